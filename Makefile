@@ -1,0 +1,41 @@
+# cervixai — the commands. `make run` and `make test` work on a fresh machine with Python 3.11.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test lint protos install clean help
+
+help:
+	@echo "make run     create the virtualenv, install, start cervixai on loopback and show it working"
+	@echo "make test    install what the tests need, lint, and run the test suite (what CI runs)"
+	@echo "make lint    ruff + mypy, exactly as CI runs them"
+	@echo "make protos  regenerate the wire contract's Python code from protos/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/cervixai up
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest
+
+protos: $(STAMP)
+	$(BIN)/python scripts/protos.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

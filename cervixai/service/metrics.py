@@ -1,0 +1,27 @@
+"""Prometheus metrics shared by every cervixai gRPC server, defined once per process."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, Info
+
+# Latency buckets from 1 ms to 2 min: covers a health check and a CPU segmentation alike.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                   10.0, 30.0, 60.0, 120.0)
+
+GRPC_REQUESTS = Counter(
+    "cervixai_grpc_requests_total",
+    "gRPC requests handled, by service, method and status code.",
+    ["service", "method", "code"],
+)
+GRPC_LATENCY = Histogram(
+    "cervixai_grpc_request_duration_seconds",
+    "Time to handle one gRPC request, by service and method.",
+    ["service", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+GRPC_IN_FLIGHT = Gauge(
+    "cervixai_grpc_in_flight_requests",
+    "gRPC requests being handled now, by service.",
+    ["service"],
+)
+BUILD_INFO = Info("cervixai_build", "cervixai version of this process.")

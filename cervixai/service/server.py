@@ -1,0 +1,145 @@
+"""Bootstrap of a cervixai gRPC server: health, reflection, limits, errors, metrics, shutdown.
+
+Usage (a service's ``__main__``)::
+
+    config = ServerConfig.from_env("CERVIXAI_SEGMENTER")
+    app = create_server(config, "segmenter", [(add_SegmenterServicer_to_server, servicer)],
+                        [SEGMENTER_SERVICE_NAME])
+    app.start()
+    model.load(); model.warm_up()
+    app.set_serving(True)
+    app.wait_for_termination()   # SIGTERM / SIGINT drain in-flight requests, then return
+
+Health starts NOT_SERVING, for the whole server ("") and for each service name, and turns SERVING
+only when the caller says the model is ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from cervixai.service.config import ServerConfig
+from cervixai.service.interceptor import ServiceInterceptor
+
+log = logging.getLogger(__name__)
+
+Registration = tuple[Callable[[Any, grpc.Server], None], Any]
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    """Options that raise gRPC's 4 MiB default limits, for servers and client channels alike."""
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+
+
+class GrpcApp:
+    """A created (not yet started) server with its health servicer."""
+
+    def __init__(
+        self,
+        server: grpc.Server,
+        health_servicer: health.HealthServicer,
+        service_names: Sequence[str],
+        config: ServerConfig,
+        port: int,
+    ) -> None:
+        self.server = server
+        self.health = health_servicer
+        self.service_names = tuple(service_names)
+        self.config = config
+        self.port = port
+        self._stopped = threading.Event()
+
+    @property
+    def address(self) -> str:
+        return f"{self.config.host}:{self.port}"
+
+    def start(self) -> None:
+        self.server.start()
+        log.info("listening on %s", self.address)
+
+    def set_serving(self, serving: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in ("", *self.service_names):
+            self.health.set(name, status)
+
+    def stop(self, grace: float | None = None) -> None:
+        """Turn health NOT_SERVING, refuse new RPCs, let in-flight ones finish within ``grace``."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.set_serving(False)
+        grace = self.config.grace_seconds if grace is None else grace
+        log.info("stopping: draining in-flight requests for up to %.1f s", grace)
+        self.server.stop(grace).wait()
+        log.info("stopped")
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop the server gracefully (call from the main thread)."""
+
+        def handle(signum: int, frame: FrameType | None) -> None:
+            log.info("received %s", signal.Signals(signum).name)
+            threading.Thread(target=self.stop, name="graceful-stop", daemon=True).start()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def wait_for_termination(self) -> None:
+        self.server.wait_for_termination()
+
+
+def create_server(
+    config: ServerConfig,
+    service_label: str,
+    registrations: Sequence[Registration],
+    service_names: Sequence[str],
+) -> GrpcApp:
+    """Build an unstarted server serving ``registrations`` plus grpc.health.v1 and reflection.
+
+    ``service_label`` names the process in metrics and logs (``segmenter``); ``service_names``
+    are the full proto names (``cervix.v1.Segmenter``) for health and reflection. Binding port 0
+    picks a free port (``GrpcApp.port`` tells which).
+    """
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.max_workers,
+                                   thread_name_prefix=f"{service_label}-rpc"),
+        interceptors=[ServiceInterceptor(service_label)],
+        options=channel_options(config.max_message_bytes),
+        maximum_concurrent_rpcs=config.max_workers * 4,
+    )
+    for add, servicer in registrations:
+        add(servicer, server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(names, server)
+    if config.tls_cert and config.tls_key:
+        credentials = grpc.ssl_server_credentials(
+            [(Path(config.tls_key).read_bytes(), Path(config.tls_cert).read_bytes())]
+        )
+        port = server.add_secure_port(config.address, credentials)
+    else:
+        port = server.add_insecure_port(config.address)
+    if port == 0:
+        raise OSError(f"could not bind {config.address}")
+    if config.metrics_port:
+        start_http_server(config.metrics_port, addr=config.host)
+        log.info("metrics on http://%s:%d/metrics", config.host, config.metrics_port)
+    app = GrpcApp(server, health_servicer, service_names, config, port)
+    app.set_serving(False)
+    return app

@@ -1,0 +1,1 @@
+"""Generated code of the cervixai wire contract (proto package cervix)."""

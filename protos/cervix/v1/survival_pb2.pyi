@@ -1,0 +1,71 @@
+from cervix.v1 import clinical_pb2 as _clinical_pb2
+from cervix.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SurvivalOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SURVIVAL_OUTCOME_UNSPECIFIED: _ClassVar[SurvivalOutcome]
+    SURVIVAL_OUTCOME_RFS: _ClassVar[SurvivalOutcome]
+    SURVIVAL_OUTCOME_OS: _ClassVar[SurvivalOutcome]
+SURVIVAL_OUTCOME_UNSPECIFIED: SurvivalOutcome
+SURVIVAL_OUTCOME_RFS: SurvivalOutcome
+SURVIVAL_OUTCOME_OS: SurvivalOutcome
+
+class SurvivalRequest(_message.Message):
+    __slots__ = ("outcomes", "clinical", "image_features")
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    CLINICAL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FEATURES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedScalarFieldContainer[SurvivalOutcome]
+    clinical: _clinical_pb2.ClinicalRecord
+    image_features: _common_pb2.ImageFeatures
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[SurvivalOutcome, str]]] = ..., clinical: _Optional[_Union[_clinical_pb2.ClinicalRecord, _Mapping]] = ..., image_features: _Optional[_Union[_common_pb2.ImageFeatures, _Mapping]] = ...) -> None: ...
+
+class SurvivalPoint(_message.Message):
+    __slots__ = ("months", "probability")
+    MONTHS_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    months: float
+    probability: float
+    def __init__(self, months: _Optional[float] = ..., probability: _Optional[float] = ...) -> None: ...
+
+class SurvivalEstimate(_message.Message):
+    __slots__ = ("outcome", "median_months", "median_reached", "follow_up_months", "risk_score", "survival_probability_12_months", "survival_probability_36_months", "survival_probability_60_months", "curve", "regression_months", "model")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    MEDIAN_MONTHS_FIELD_NUMBER: _ClassVar[int]
+    MEDIAN_REACHED_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_UP_MONTHS_FIELD_NUMBER: _ClassVar[int]
+    RISK_SCORE_FIELD_NUMBER: _ClassVar[int]
+    SURVIVAL_PROBABILITY_12_MONTHS_FIELD_NUMBER: _ClassVar[int]
+    SURVIVAL_PROBABILITY_36_MONTHS_FIELD_NUMBER: _ClassVar[int]
+    SURVIVAL_PROBABILITY_60_MONTHS_FIELD_NUMBER: _ClassVar[int]
+    CURVE_FIELD_NUMBER: _ClassVar[int]
+    REGRESSION_MONTHS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    outcome: SurvivalOutcome
+    median_months: float
+    median_reached: bool
+    follow_up_months: float
+    risk_score: float
+    survival_probability_12_months: float
+    survival_probability_36_months: float
+    survival_probability_60_months: float
+    curve: _containers.RepeatedCompositeFieldContainer[SurvivalPoint]
+    regression_months: float
+    model: _common_pb2.ModelIdentity
+    def __init__(self, outcome: _Optional[_Union[SurvivalOutcome, str]] = ..., median_months: _Optional[float] = ..., median_reached: _Optional[bool] = ..., follow_up_months: _Optional[float] = ..., risk_score: _Optional[float] = ..., survival_probability_12_months: _Optional[float] = ..., survival_probability_36_months: _Optional[float] = ..., survival_probability_60_months: _Optional[float] = ..., curve: _Optional[_Iterable[_Union[SurvivalPoint, _Mapping]]] = ..., regression_months: _Optional[float] = ..., model: _Optional[_Union[_common_pb2.ModelIdentity, _Mapping]] = ...) -> None: ...
+
+class SurvivalResponse(_message.Message):
+    __slots__ = ("estimates", "warnings")
+    ESTIMATES_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    estimates: _containers.RepeatedCompositeFieldContainer[SurvivalEstimate]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, estimates: _Optional[_Iterable[_Union[SurvivalEstimate, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
