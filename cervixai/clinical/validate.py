@@ -74,7 +74,7 @@ def validate_record(
                 violations.append(FieldViolation(
                     f"{prefix}.{var.name}",
                     f"required for a {stage.value} assessment ({var.description})"))
-            elif var.has_unknown and stage in var.stages:
+            elif var.has_unknown and (stage in var.stages or not var.stages):
                 values[var.name] = UNKNOWN
     violations.extend(_consistency(values, prefix))
     if violations:
