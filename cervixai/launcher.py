@@ -80,8 +80,8 @@ def _check_ingestion() -> None:
         write_series(phantom, Path(tmp), spacing_mm=(4.0, 0.75, 0.75))
         series = load_series_from_path(tmp)
     shape = "x".join(str(n) for n in series.volume.shape)
-    print(f"  dicom      phantom 12x320x320 series ({series.info.orientation}) ingested to {shape}, "
-          f"intensities {series.volume.min():.2f}..{series.volume.max():.2f}, "
+    print(f"  dicom      phantom 12x320x320 series ({series.info.orientation}) ingested to "
+          f"{shape}, intensities {series.volume.min():.2f}..{series.volume.max():.2f}, "
           f"{len(series.warnings)} warning(s)")
 
 
