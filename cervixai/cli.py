@@ -4,6 +4,7 @@
     cervixai ingest PATH [--json]        read a DICOM series (folder, file or zip) and describe it
     cervixai clinical validate FILE --stage preoperative|postoperative
     cervixai clinical schema [--markdown]
+    cervixai cohort synth|check|preview|oracle ...
     cervixai version
 """
 
@@ -61,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--markdown", action="store_true")
     schema.set_defaults(func=_cmd_schema)
 
+    from cervixai.cohort.cli import add_commands as add_cohort_commands
+
+    add_cohort_commands(sub)
+
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=lambda args: print(__version__) or 0)
     return parser
@@ -115,8 +120,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if not isinstance(raw, dict):
         print(f"error: {args.file} must hold one JSON object", file=sys.stderr)
         return 1
-    record = validate_record(raw, Stage(args.stage))
-    print(f"valid {args.stage} record: {len(record.given())} variables given")
+    validate_record(raw, Stage(args.stage))
+    print(f"valid {args.stage} record: {len(raw)} variables given")
     return 0
 
 

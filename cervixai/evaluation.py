@@ -1,0 +1,47 @@
+"""Evaluation metrics shared by training, reports and the synthetic cohort's oracle figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import rankdata
+
+
+def roc_auc(y_true: npt.ArrayLike, score: npt.ArrayLike) -> float:
+    """Area under the ROC curve (Mann–Whitney U, ties counted half)."""
+    y = np.asarray(y_true).astype(bool)
+    s = np.asarray(score, dtype=float)
+    if y.shape != s.shape:
+        raise ValueError(f"y_true and score differ in shape: {y.shape} vs {s.shape}")
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"AUC needs both classes; got {n_pos} positives and {n_neg} negatives")
+    ranks = rankdata(s)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def harrell_c(time: npt.ArrayLike, event: npt.ArrayLike, risk: npt.ArrayLike) -> float:
+    """Harrell's concordance index: higher risk should mean an earlier observed event.
+
+    Comparable pairs: patient i had an event and patient j was still under observation later
+    (t_j > t_i). Ties in risk count half.
+    """
+    t = np.asarray(time, dtype=float)
+    e = np.asarray(event).astype(bool)
+    r = np.asarray(risk, dtype=float)
+    if not (t.shape == e.shape == r.shape):
+        raise ValueError(f"time, event and risk differ in shape: {t.shape}, {e.shape}, {r.shape}")
+    order = np.argsort(t, kind="stable")
+    t, e, r = t[order], e[order], r[order]
+    concordant = 0.0
+    comparable = 0
+    for i in np.flatnonzero(e):
+        later = t > t[i]
+        n = int(later.sum())
+        if n == 0:
+            continue
+        comparable += n
+        concordant += float((r[i] > r[later]).sum()) + 0.5 * float((r[i] == r[later]).sum())
+    if comparable == 0:
+        raise ValueError("no comparable pairs: the C-index needs at least one observed event")
+    return concordant / comparable
