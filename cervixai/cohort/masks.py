@@ -49,7 +49,7 @@ def write_seg(mask: npt.NDArray[np.bool_], source: Sequence[pydicom.Dataset], pa
         manufacturer_model_name="synthetic cohort",
         software_versions=__version__,
         device_serial_number="0",
-        omit_empty_frames=False,
+        omit_empty_frames=bool(mask.any()),  # smaller and faster; absent frames are background
     )
     seg.save_as(path)
 

@@ -85,9 +85,10 @@ class _Canvas:
             return None
         return s, r, c
 
-    def fraction(self, shape: Ellipsoid, perturb: PerturbFn | None = None
-                 ) -> tuple[tuple[slice, slice, slice], F32] | None:
-        """Box and per-voxel fraction (0..1) of ``shape`` averaged over the slice thickness."""
+    def fraction(self, shape: Ellipsoid, perturb: PerturbFn | None = None,
+                 thick: bool = True) -> tuple[tuple[slice, slice, slice], F32] | None:
+        """Box and per-voxel fraction (0..1) of ``shape``, averaged over the slice thickness
+        (``thick``) or sampled at the slice centre (for shapes far larger than a slice)."""
         box = self._box(shape.centre, shape.radii, margin=3.0 + (6.0 if perturb else 0.0))
         if box is None:
             return None
@@ -96,20 +97,21 @@ class _Canvas:
         ax, ay, az = shape.radii
         x = (g.xs[box[2]] - cx)[None, None, :]
         z = (g.zs[box[1]] - cz)[None, :, None]
-        total = np.zeros((box[0].stop - box[0].start, x.shape[2] if False else z.shape[1],
-                          x.shape[2]), dtype=np.float32)
-        for off in self.offsets:
+        total = np.zeros((box[0].stop - box[0].start, z.shape[1], x.shape[2]), dtype=np.float32)
+        offsets = self.offsets if thick else [0.0]
+        for off in offsets:
             y = (g.ys(off + 0.5)[box[0]] - cy)[:, None, None]
             rho = np.sqrt((x / ax) ** 2 + (y / ay) ** 2 + (z / az) ** 2)
             if perturb is not None:
                 rho = rho / perturb(x, y, z)
             dist = (1.0 - rho) * min(ax, ay, az)
             total += np.clip(dist / RAMP_MM + 0.5, 0.0, 1.0)
-        return box, total / len(self.offsets)
+        return box, total / len(offsets)
 
     def paint(self, shape: Ellipsoid, signal: F32 | float | None = None,
-              perturb: PerturbFn | None = None) -> tuple[tuple[slice, slice, slice], F32] | None:
-        found = self.fraction(shape, perturb)
+              perturb: PerturbFn | None = None,
+              thick: bool = True) -> tuple[tuple[slice, slice, slice], F32] | None:
+        found = self.fraction(shape, perturb, thick)
         if found is None:
             return None
         box, frac = found
@@ -157,8 +159,8 @@ def render(rng: np.random.Generator, *, tumor_size_cm: float, heterogeneity: flo
     j = lambda s: float(s * rng.uniform(0.85, 1.15))  # noqa: E731 - per-patient variation
 
     # body and suppressed fat
-    canvas.paint(Ellipsoid((0, 10, 0), (j(175), j(125), 400), j(90)))
-    canvas.paint(Ellipsoid((0, 10, 0), (j(150), j(105), 400), j(130)))
+    canvas.paint(Ellipsoid((0, 10, 0), (j(175), j(125), 400), j(90)), thick=False)
+    canvas.paint(Ellipsoid((0, 10, 0), (j(150), j(105), 400), j(130)), thick=False)
     # pelvic side wall muscles (obturator internus, iliopsoas) and gluteal muscles
     for side in (-1, 1):
         canvas.paint(Ellipsoid((side * j(70), 5, j(-10)), (j(18), j(35), j(55)), j(230)))
