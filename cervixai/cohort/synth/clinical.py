@@ -144,7 +144,7 @@ def draw_clinical(n: int, rng: np.random.Generator) -> ClinicalDraw:
         ["negative", "inner_third", "middle_third", "outer_third"])
     cols["lvsi"] = _categorical(rng, s, "lvsi", ["no", "yes"])
     cols["margin_involved"] = _categorical(rng, s, "margin_involved", ["no", "yes"])
-    cols["keratinization"] = _keratinization(rng, cols["histology"])
+    cols["keratinization"] = _keratinization(rng, cols["histology"].astype(str))
     cols["differentiation"] = _categorical(rng, s, "differentiation")
     cols["p53"] = _categorical(rng, s, "p53")
     cols["p16"] = _categorical(rng, s, "p16")

@@ -15,6 +15,7 @@ necrotic foci). The ground-truth mask is the set of voxels whose lesion fraction
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,8 @@ from scipy.ndimage import gaussian_filter
 from scipy.special import expit
 
 F32 = npt.NDArray[np.float32]
+# (x, y, z) offsets from a shape's centre → factor scaling its radius in that direction.
+PerturbFn = Callable[[F32, F32, F32], F32]
 
 SUB_SLICES = 3
 RAMP_MM = 1.0
@@ -100,13 +103,14 @@ class _Canvas:
         total = np.zeros((box[0].stop - box[0].start, z.shape[1], x.shape[2]), dtype=np.float32)
         offsets = self.offsets if thick else [0.0]
         for off in offsets:
-            y = (g.ys(off + 0.5)[box[0]] - cy)[:, None, None]
+            y = (g.ys(off)[box[0]] - cy)[:, None, None]
             rho = np.sqrt((x / ax) ** 2 + (y / ay) ** 2 + (z / az) ** 2)
             if perturb is not None:
                 rho = rho / perturb(x, y, z)
             dist = (1.0 - rho) * min(ax, ay, az)
             total += np.clip(dist / RAMP_MM + 0.5, 0.0, 1.0)
-        return box, total / len(offsets)
+        fraction: F32 = (total / len(offsets)).astype(np.float32)
+        return box, fraction
 
     def paint(self, shape: Ellipsoid, signal: F32 | float | None = None,
               perturb: PerturbFn | None = None,
@@ -122,10 +126,7 @@ class _Canvas:
         return box, frac
 
 
-PerturbFn = "callable"  # (x, y, z) -> radial scale factor, documented below
-
-
-def _lobulation(rng: np.random.Generator, amplitude: float) -> object:
+def _lobulation(rng: np.random.Generator, amplitude: float) -> PerturbFn:
     """A radial scale 1 + amplitude·f(direction), f a sum of a few low-order lobes."""
     lobes = [(int(rng.integers(2, 6)), int(rng.integers(1, 4)), rng.uniform(0, 2 * np.pi),
               rng.uniform(0, 2 * np.pi), rng.uniform(0.5, 1.0)) for _ in range(3)]
@@ -134,7 +135,9 @@ def _lobulation(rng: np.random.Generator, amplitude: float) -> object:
     def perturb(x: F32, y: F32, z: F32) -> F32:
         theta = np.arctan2(z, x)
         phi = np.arctan2(y, np.sqrt(x * x + z * z) + 1e-6)
-        f = sum(w * np.cos(n * theta + a) * np.cos(m * phi + b) for n, m, a, b, w in lobes)
+        f = np.zeros(np.broadcast_shapes(x.shape, y.shape, z.shape), dtype=np.float32)
+        for n, m, a, b, w in lobes:
+            f += w * np.cos(n * theta + a) * np.cos(m * phi + b)
         out: F32 = (1.0 + amplitude * f / norm).astype(np.float32)
         return out
 
@@ -156,7 +159,10 @@ def render(rng: np.random.Generator, *, tumor_size_cm: float, heterogeneity: flo
     grid = Grid(slices, matrix, pixel_mm, slice_mm,
                 y0=cervix[1] - (slices - 1) / 2 * slice_mm + rng.normal(0, slice_mm / 2))
     canvas = _Canvas(grid)
-    j = lambda s: float(s * rng.uniform(0.85, 1.15))  # noqa: E731 - per-patient variation
+
+    def j(value: float) -> float:
+        """A per-patient variation of an anatomical size or signal level."""
+        return float(value * rng.uniform(0.85, 1.15))
 
     # body and suppressed fat
     canvas.paint(Ellipsoid((0, 10, 0), (j(175), j(125), 400), j(90)), thick=False)

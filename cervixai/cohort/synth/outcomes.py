@@ -209,8 +209,9 @@ def draw_outcomes(draw: ClinicalDraw, heterogeneity: FloatArray, irregularity: F
         parametrial_invasion=parametrial, lymph_node_metastasis=nodes,
         lymph_node_site=node_site, recurrence=recurrence, recurrence_site=recurrence_site,
         death=death,
-        rfs_months=np.round(np.minimum(rfs_time, follow), 1), rfs_event=rfs_time <= follow,
-        os_months=np.round(np.minimum(t_death, follow), 1), os_event=death,
+        rfs_months=np.round(np.minimum(rfs_time, follow), 1).astype(np.float64),
+        rfs_event=rfs_time <= follow,
+        os_months=np.round(np.minimum(t_death, follow), 1).astype(np.float64), os_event=death,
         oracle=oracle,
     )
 

@@ -1,0 +1,136 @@
+"""Per-frame headers: where each 2-D image of a series lies and how its values scale.
+
+A classic MR file is one frame described by top-level attributes. An enhanced (multi-frame) MR
+file describes frame ``f`` in item ``f`` of PerFrameFunctionalGroupsSequence, falling back to
+SharedFunctionalGroupsSequence and then to top-level attributes. Both become the same
+:class:`FrameHeader`, so sorting and checks do not care which kind of file a slice came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+
+from cervixai.dicom.errors import NotDicomError, file_field
+from cervixai.dicom.parse import ImageObject, ValueReader, functional_items, group_item
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    """One 2-D image of a series: its file, frame number and geometry, as read."""
+
+    source: ImageObject = field(repr=False)
+    frame: int  # 0-based frame number within its file
+    position: tuple[float, ...] | None  # ImagePositionPatient, mm (LPS)
+    orientation: tuple[float, ...] | None  # ImageOrientationPatient, six direction cosines
+    pixel_spacing: tuple[float, ...] | None  # (row spacing, column spacing), mm
+    slice_thickness: float | None
+    rescale: tuple[float, float]  # (RescaleSlope, RescaleIntercept)
+    echo: tuple[str, str] | None  # (attribute, value) telling echoes apart
+    temporal: tuple[str, str] | None  # (attribute, value) telling time points apart
+
+    @property
+    def field_name(self) -> str:
+        return self.source.field_name
+
+    @property
+    def label(self) -> str:
+        """How messages name this image: the file, and the frame for multi-frame files."""
+        if self.source.number_of_frames > 1:
+            return f"frame {self.frame + 1} of '{self.source.name}'"
+        return f"'{self.source.name}'"
+
+
+def frame_headers(source: ImageObject) -> list[FrameHeader]:
+    """The headers of every frame of one file; :class:`NotDicomError` when they are unreadable."""
+    reader = ValueReader(source.dataset, source.index, source.name)
+    try:
+        if source.number_of_frames == 1 and "PerFrameFunctionalGroupsSequence" not in \
+                source.dataset:
+            return [_classic_frame(source, reader)]
+        return _enhanced_frames(source, reader)
+    except NotDicomError:
+        raise
+    except Exception as e:  # pydicom's lazy value conversion can raise anything on bad bytes
+        logger.debug("frame header unreadable: %s", type(e).__name__)
+        raise NotDicomError.at(source.field_name, f"the frame geometry of '{source.name}' is "
+                               f"damaged and cannot be read") from e
+
+
+def _classic_frame(source: ImageObject, reader: ValueReader) -> FrameHeader:
+    echo = reader.optional_text("EchoNumbers")
+    temporal = reader.optional_text("TemporalPositionIdentifier")
+    return FrameHeader(
+        source=source, frame=0,
+        position=reader.vector("ImagePositionPatient", 3),
+        orientation=reader.vector("ImageOrientationPatient", 6),
+        pixel_spacing=_spacing(reader, None),
+        slice_thickness=reader.optional_number("SliceThickness"),
+        rescale=_rescale(reader, None),
+        echo=("EchoNumbers", echo) if echo else None,
+        temporal=("TemporalPositionIdentifier", temporal) if temporal else None,
+    )
+
+
+def _enhanced_frames(source: ImageObject, reader: ValueReader) -> list[FrameHeader]:
+    ds = source.dataset
+    count = source.number_of_frames
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame is None or len(per_frame) != count:
+        found = 0 if per_frame is None else len(per_frame)
+        raise NotDicomError.at(source.field_name, f"'{source.name}' holds {count} frames but its "
+                               f"PerFrameFunctionalGroupsSequence has {found} items; the "
+                               f"frames cannot be placed in space")
+    headers = []
+    for frame in range(count):
+        items = functional_items(ds, frame)
+        position = group_item(items, "PlanePositionSequence")
+        orientation = group_item(items, "PlaneOrientationSequence")
+        measures = group_item(items, "PixelMeasuresSequence")
+        transform = group_item(items, "PixelValueTransformationSequence")
+        echo = reader.optional_text("EffectiveEchoTime", group_item(items, "MREchoSequence"))
+        temporal = reader.optional_text("TemporalPositionIndex",
+                                        group_item(items, "FrameContentSequence"))
+        headers.append(FrameHeader(
+            source=source, frame=frame,
+            position=reader.vector("ImagePositionPatient", 3, position)
+            if position is not None else reader.vector("ImagePositionPatient", 3),
+            orientation=reader.vector("ImageOrientationPatient", 6, orientation)
+            if orientation is not None else reader.vector("ImageOrientationPatient", 6),
+            pixel_spacing=_spacing(reader, measures),
+            slice_thickness=_first_of(
+                reader.optional_number("SliceThickness", measures) if measures is not None
+                else None,
+                reader.optional_number("SliceThickness")),
+            rescale=_rescale(reader, transform),
+            echo=("EffectiveEchoTime", echo) if echo else None,
+            temporal=("TemporalPositionIndex", temporal) if temporal else None,
+        ))
+    return headers
+
+
+def _first_of(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)
+
+
+def _spacing(reader: ValueReader, measures: Dataset | None) -> tuple[float, ...] | None:
+    spacing = (reader.vector("PixelSpacing", 2, measures) if measures is not None else None) \
+        or reader.vector("PixelSpacing", 2)
+    if spacing is not None and min(spacing) <= 0:
+        raise NotDicomError.at(file_field(reader.index),
+                               f"PixelSpacing of '{reader.name}' must be positive")
+    return spacing
+
+
+def _rescale(reader: ValueReader, transform: Dataset | None) -> tuple[float, float]:
+    """(slope, intercept): the frame's own transformation, else the file's, else identity."""
+    own = transform is not None
+    slope = _first_of(reader.number("RescaleSlope", transform) if own else None,
+                      reader.number("RescaleSlope"))
+    intercept = _first_of(reader.number("RescaleIntercept", transform) if own else None,
+                          reader.number("RescaleIntercept"))
+    return (1.0 if slope is None else slope, 0.0 if intercept is None else intercept)

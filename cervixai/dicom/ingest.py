@@ -1,0 +1,276 @@
+"""One MR series in, one normalised (depth, 256, 256) volume out, with its exact geometry.
+
+The steps, each documented in docs/dicom-ingestion.md: parse every file; skip objects without an
+image; group by SeriesInstanceUID and choose one series; require MR; order the slices along the
+slice normal and check they form a regular volume; decode, rescale and fit each slice to
+256 × 256 (as is, centre crop of 320 × 320, or linear resampling); normalise intensities to
+[0, 1]. Every problem raises a :class:`~cervixai.dicom.errors.DicomError` (an
+:class:`~cervixai.errors.InvalidInput`). Only whitelisted, non-identifying facts leave this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from cervixai.dicom.errors import (
+    NotDicomError,
+    UnsupportedSeriesError,
+    UploadError,
+    file_field,
+)
+from cervixai.dicom.frames import frame_headers
+from cervixai.dicom.geometry import (
+    Geometry,
+    InPlaneFit,
+    InPlaneHandling,
+    Orientation,
+    orientation_label,
+    plan_in_plane,
+)
+from cervixai.dicom.parse import ImageObject, SkippedObject, parse_source
+from cervixai.dicom.pixels import (
+    check_pixel_module,
+    decode_frames,
+    invert_monochrome1,
+    normalise,
+    rescaled,
+)
+from cervixai.dicom.selection import choose_series, group_series
+from cervixai.dicom.sources import DicomSource, IngestLimits, check_upload_size, scan_path
+from cervixai.dicom.stack import Stack, build_stack
+from cervixai.errors import FieldViolation
+
+logger = logging.getLogger(__name__)
+
+_LISTED_NAMES = 5  # how many skipped file names a warning quotes
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What :func:`load_series` accepts and produces."""
+
+    in_plane_size: int = 256
+    max_slices: int = 64
+    min_slices: int = 1
+    strict_single_series: bool = False
+    limits: IngestLimits = field(default_factory=IngestLimits)
+
+    def __post_init__(self) -> None:
+        if self.in_plane_size < 1:
+            raise ValueError(f"in_plane_size must be positive, got {self.in_plane_size}")
+        if not 1 <= self.min_slices <= self.max_slices:
+            raise ValueError(f"need 1 <= min_slices <= max_slices, got {self.min_slices} and "
+                             f"{self.max_slices}")
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """Non-identifying facts about the series read: no names, IDs, dates, places or UIDs."""
+
+    modality: str
+    sop_class: str
+    orientation: Orientation
+    rows: int
+    columns: int
+    number_of_slices: int
+    transfer_syntax_uids: tuple[str, ...]
+    transfer_syntax_names: tuple[str, ...]
+    manufacturer: str | None
+    model_name: str | None
+    magnetic_field_strength_t: float | None
+    series_number: int | None
+    series_description: str | None
+    echo_time_ms: float | None
+    repetition_time_ms: float | None
+    slice_thickness_mm: float | None
+    photometric_interpretation: str
+    in_plane: InPlaneHandling
+    intensity_scale: tuple[float, float]  # (low, high) real-world values mapped to 0 and 1
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class IngestedSeries:
+    """A normalised volume ready for the segmentation network, its geometry and provenance."""
+
+    volume: npt.NDArray[np.float32]  # (depth, 256, 256), values in [0, 1], C-contiguous
+    geometry: Geometry
+    info: SeriesInfo
+    warnings: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        shape = "×".join(str(n) for n in self.volume.shape)
+        return (f"IngestedSeries(volume=<float32 {shape}>, geometry={self.geometry!r}, "
+                f"info={self.info!r}, warnings={self.warnings!r})")
+
+
+def load_series_from_path(path: str | Path, *,
+                          options: IngestOptions = IngestOptions()) -> IngestedSeries:
+    """:func:`read_sources` then :func:`load_series`; skipped non-DICOM files become a warning."""
+    sources, skipped = scan_path(path, limits=options.limits)
+    if not sources:
+        raise UploadError.at("path", f"no DICOM files were found in '{path}'"
+                             + (f" ({len(skipped)} other files were skipped)" if skipped else ""))
+    series = load_series(sources, options=options)
+    if not skipped:
+        return series
+    note = (f"skipped {len(skipped)} file(s) that are not DICOM images: "
+            f"{_quote(skipped)}")
+    return IngestedSeries(series.volume, series.geometry, series.info, (*series.warnings, note))
+
+
+def load_series(sources: Sequence[DicomSource], *,
+                options: IngestOptions = IngestOptions()) -> IngestedSeries:
+    """Read one MR series from uploaded files; raise a DicomError (InvalidInput) naming the file
+    (``dicom_files[i]``) or the ``series`` for every problem."""
+    sources = list(sources)
+    if not sources:
+        raise UploadError.at("dicom_files", "no files were sent; send the DICOM files of one MR "
+                             "series")
+    check_upload_size(sources, options.limits)
+    images, skipped = _parse_all(sources)
+    warnings: list[str] = []
+    if not images:
+        kinds = ", ".join(sorted({s.kind for s in skipped}))
+        raise UnsupportedSeriesError.at("dicom_files", f"none of the {len(sources)} files holds "
+                                        f"an image (found: {kinds}); send an MR image series")
+    if skipped:
+        warnings.append(f"skipped {len(skipped)} DICOM object(s) without an image: "
+                        f"{_quote([f'{s.name} ({s.kind})' for s in skipped])}")
+    chosen, notes = choose_series(group_series(images), options.strict_single_series)
+    warnings += notes
+    _check_no_broken_slices(skipped, chosen.first.series_uid)
+    _check_series(chosen.objects, chosen.slices, options)
+    stack = build_stack([h for obj in chosen.objects for h in frame_headers(obj)])
+    warnings += stack.warnings
+    fit = plan_in_plane(stack.rows, stack.columns, stack.spacing_mm[1], stack.spacing_mm[2],
+                        options.in_plane_size)
+    raw = invert_monochrome1(_volume(stack, fit), [o.photometric for o in chosen.objects])
+    volume, low, high = normalise(raw)
+    geometry = Geometry(
+        spacing_mm=(stack.spacing_mm[0], fit.row_spacing_mm, fit.column_spacing_mm),
+        origin_mm=fit.origin(stack.first_position_mm, stack.row_direction,
+                             stack.column_direction),
+        row_direction=stack.row_direction, column_direction=stack.column_direction,
+        slice_direction=stack.slice_direction)
+    orientation = orientation_label(stack.slice_direction)
+    if orientation != "coronal":
+        warnings.append(f"series is {orientation}; the models were trained on coronal series")
+    if fit.handling == "resampled":
+        warnings.append(f"in-plane matrix {fit.rows}×{fit.columns} was resampled to "
+                        f"{fit.size}×{fit.size} over the full field of view; the models were "
+                        f"trained on 256×256 and centre-cropped 320×320 acquisitions")
+    info = _series_info(chosen.objects, stack, fit, orientation, (low, high))
+    logger.info("ingested an MR series: %d slices, %s, %s in-plane, %d warning(s)",
+                volume.shape[0], orientation, fit.handling, len(warnings))
+    return IngestedSeries(volume, geometry, info, tuple(warnings))
+
+
+def _parse_all(sources: Sequence[DicomSource]) -> tuple[list[ImageObject], list[SkippedObject]]:
+    """Parse every file, reporting every unreadable one at once."""
+    images: list[ImageObject] = []
+    skipped: list[SkippedObject] = []
+    violations: list[FieldViolation] = []
+    for index, source in enumerate(sources):
+        try:
+            parsed = parse_source(index, source)
+        except NotDicomError as e:
+            violations.extend(e.violations)
+            continue
+        if isinstance(parsed, ImageObject):
+            images.append(parsed)
+        else:
+            skipped.append(parsed)
+    if violations:
+        raise NotDicomError(violations)
+    return images, skipped
+
+
+def _check_no_broken_slices(skipped: Sequence[SkippedObject], series_uid: str | None) -> None:
+    """An image of the chosen series without pixel data means a lost slice, not an extra file."""
+    broken = [s for s in skipped if s.broken and s.series_uid == series_uid]
+    if broken:
+        raise NotDicomError([FieldViolation(
+            file_field(s.index), f"'{s.name}' is an image of the series ({s.kind}); the file "
+            f"is truncated or damaged") for s in broken])
+
+
+def _check_series(objects: Sequence[ImageObject], slices: int, options: IngestOptions) -> None:
+    modality = objects[0].modality
+    if modality is None:
+        raise UnsupportedSeriesError.at("series", "Modality (0008,0060) is missing; cervixai "
+                                        "needs an MR series")
+    if modality != "MR":
+        raise UnsupportedSeriesError.at("series", f"modality {modality} is not supported; "
+                                        f"cervixai needs an MR series")
+    for obj in objects:
+        if "MOSAIC" in (obj.facts.image_type or "").upper():
+            raise UnsupportedSeriesError.at(
+                obj.field_name, f"'{obj.name}' is a mosaic image (several slices tiled in one "
+                f"frame); export the series as one image per slice")
+    if slices > options.max_slices:
+        raise UnsupportedSeriesError.at("series", f"the series has {slices} slices; at most "
+                                        f"{options.max_slices} are accepted")
+    if slices < options.min_slices:
+        raise UnsupportedSeriesError.at("series", f"the series has {slices} slice(s); at least "
+                                        f"{options.min_slices} are needed")
+    for obj in objects:
+        check_pixel_module(obj, options.limits)
+
+
+def _volume(stack: Stack, fit: InPlaneFit) -> npt.NDArray[np.float64]:
+    """Decode every frame in stack order, rescale it and fit it in-plane (float64)."""
+    out = np.empty((len(stack.frames), fit.size, fit.size), dtype=np.float64)
+    decoded: dict[int, npt.NDArray[np.generic]] = {}
+    remaining = {f.source.index: 0 for f in stack.frames}
+    for f in stack.frames:
+        remaining[f.source.index] += 1
+    for k, frame in enumerate(stack.frames):
+        index = frame.source.index
+        if index not in decoded:
+            decoded[index] = decode_frames(frame.source)
+        out[k] = fit.apply(rescaled(decoded[index][frame.frame], frame))
+        remaining[index] -= 1
+        if not remaining[index]:
+            del decoded[index]  # keep one file's pixels in memory, not the whole series
+    return out
+
+
+def _series_info(objects: Sequence[ImageObject], stack: Stack, fit: InPlaneFit,
+                 orientation: Orientation, scale: tuple[float, float]) -> SeriesInfo:
+    first = objects[0]
+    facts = first.facts
+    syntaxes = list(dict.fromkeys(o.transfer_syntax for o in objects))
+    return SeriesInfo(
+        modality=first.modality or "MR",
+        sop_class=first.sop_class_name,
+        orientation=orientation,
+        rows=stack.rows,
+        columns=stack.columns,
+        number_of_slices=len(stack.frames),
+        transfer_syntax_uids=tuple(str(s) for s in syntaxes),
+        transfer_syntax_names=tuple(s.name for s in syntaxes),
+        manufacturer=facts.manufacturer,
+        model_name=facts.model_name,
+        magnetic_field_strength_t=facts.field_strength_t,
+        series_number=facts.series_number,
+        series_description=facts.series_description,
+        echo_time_ms=facts.echo_time_ms,
+        repetition_time_ms=facts.repetition_time_ms,
+        slice_thickness_mm=facts.slice_thickness_mm,
+        photometric_interpretation=first.photometric or "MONOCHROME2",
+        in_plane=fit.handling,
+        intensity_scale=scale,
+    )
+
+
+def _quote(names: Sequence[str]) -> str:
+    shown = ", ".join(f"'{n}'" for n in names[:_LISTED_NAMES])
+    more = len(names) - _LISTED_NAMES
+    return shown + (f" and {more} more" if more > 0 else "")
+
