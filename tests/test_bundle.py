@@ -36,7 +36,7 @@ def test_tampered_or_missing_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "segmenter" / "model.onnx").unlink()
     with pytest.raises(BundleError, match="missing"):
         bundle.verified_path("segmenter")
-    with pytest.raises(BundleError, match="has no model 'survival.os'; it has segmenter"):
+    with pytest.raises(BundleError, match=r"has no model 'survival\.os'; it has segmenter"):
         bundle.entry("survival.os")
 
 
@@ -50,5 +50,5 @@ def test_paths_outside_the_bundle_and_bad_manifests(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text('{"manifest_version": 7, "models": {}}')
     with pytest.raises(BundleError, match="manifest_version 7 is not supported"):
         load_bundle(tmp_path)
-    with pytest.raises(BundleError, match="manifest.json is missing"):
+    with pytest.raises(BundleError, match=r"manifest\.json is missing"):
         load_bundle(tmp_path / "nowhere")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,10 +47,8 @@ def max_inplane_diameter_mm(mask: BoolArray, row_mm: float, column_mm: float) ->
         edge = plane & ~binary_erosion(plane)
         points = np.argwhere(edge) * np.array([row_mm, column_mm])
         if len(points) >= 3:
-            try:
+            with contextlib.suppress(QhullError):  # collinear: every point is on the hull
                 points = points[ConvexHull(points).vertices]
-            except QhullError:  # collinear: every point is on the hull
-                pass
         diffs = points[:, None, :] - points[None, :, :]
         best = max(best, float(np.sqrt((diffs**2).sum(-1)).max()))
     return best + min(row_mm, column_mm) if mask.any() else 0.0
