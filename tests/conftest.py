@@ -31,6 +31,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.fixture
+def unused_port() -> Callable[[], int]:
+    """A function returning a free loopback port each call."""
+    return free_port
+
+
 class ServiceProcess:
     """A cervixai server started as ``python -m MODULE`` on a loopback port."""
 

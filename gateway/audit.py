@@ -1,0 +1,61 @@
+"""The audit log: one JSON line per assessment request.
+
+Fields: request_id, time (UTC), api, client, stage, status, http/grpc code, model versions,
+per-stage durations, upload bytes, warning count. Never a patient identifier, a clinical value
+or a file name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+from cervix.v1 import gateway_pb2
+
+
+class AuditLog:
+    """Appends JSON lines to a file (or stderr), one writer lock per process."""
+
+    def __init__(self, path: str | None) -> None:
+        self._lock = threading.Lock()
+        self._stream: TextIO
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._stream = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+            self._owned = True
+        else:
+            self._stream = sys.stderr
+            self._owned = False
+
+    def record(self, *, request_id: str, api: str, client: str, stage: str, status: str,
+               code: str, upload_bytes: int, durations: dict[str, float],
+               response: gateway_pb2.AssessResponse | None) -> None:
+        entry: dict[str, Any] = {
+            "audit": "assessment",
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "request_id": request_id,
+            "api": api,
+            "client": client,
+            "stage": stage,
+            "status": status,
+            "code": code,
+            "upload_bytes": upload_bytes,
+            "durations_seconds": {k: round(v, 4) for k, v in durations.items()},
+        }
+        if response is not None:
+            entry["models"] = {m.name: m.version for m in response.models}
+            entry["warnings"] = len(response.warnings)
+        line = json.dumps(entry, sort_keys=True)
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+    def close(self) -> None:
+        if self._owned:
+            self._stream.close()
+
+

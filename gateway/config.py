@@ -1,0 +1,95 @@
+"""Gateway configuration, read once from the environment at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cervixai.service.config import ServerConfig
+
+MB = 1000 * 1000
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """Where one backend listens and how long the gateway waits for it."""
+
+    name: str            # segmenter, classifier, survival
+    address: str         # host:port, or dns:///name:port for a headless Service
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Environment (defaults in brackets):
+
+    ``CERVIXAI_GATEWAY_HTTP_HOST`` [127.0.0.1], ``CERVIXAI_GATEWAY_HTTP_PORT`` [8080],
+    the gRPC server's ``CERVIXAI_GATEWAY_*`` variables (see ServerConfig; PORT [50050]),
+    ``CERVIXAI_SEGMENTER_ADDRESS`` [127.0.0.1:50051], ``CERVIXAI_CLASSIFIER_ADDRESS``
+    [127.0.0.1:50052], ``CERVIXAI_SURVIVAL_ADDRESS`` [127.0.0.1:50053],
+    ``CERVIXAI_GATEWAY_SEGMENT_TIMEOUT_SECONDS`` [60], ``..._CLASSIFY_TIMEOUT_SECONDS`` [10],
+    ``..._SURVIVAL_TIMEOUT_SECONDS`` [10], ``..._REQUEST_TIMEOUT_SECONDS`` [120] (whole
+    request, HTTP), ``..._MAX_UPLOAD_BYTES`` [50000000], ``..._AUDIT_LOG`` [stderr], and
+    ``CERVIXAI_BACKEND_TLS_CA`` (PEM; TLS to the backends when set).
+    """
+
+    grpc: ServerConfig
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    segmenter: BackendConfig = BackendConfig("segmenter", "127.0.0.1:50051", 60.0)
+    classifier: BackendConfig = BackendConfig("classifier", "127.0.0.1:50052", 10.0)
+    survival: BackendConfig = BackendConfig("survival", "127.0.0.1:50053", 10.0)
+    request_timeout_seconds: float = 120.0
+    max_upload_bytes: int = 50 * MB
+    audit_log: str | None = None
+    backend_tls_ca: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_upload_bytes < 1:
+            raise ValueError(f"max upload must be positive, got {self.max_upload_bytes}")
+        if self.max_upload_bytes + MB > self.grpc.max_message_bytes:
+            raise ValueError(f"the gRPC message limit ({self.grpc.max_message_bytes} bytes) must "
+                             f"exceed the upload limit ({self.max_upload_bytes}) by 1 MB")
+        for backend in (self.segmenter, self.classifier, self.survival):
+            if backend.timeout_seconds <= 0:
+                raise ValueError(f"{backend.name} timeout must be positive")
+
+    @property
+    def backends(self) -> tuple[BackendConfig, ...]:
+        return (self.segmenter, self.classifier, self.survival)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
+        env = os.environ if env is None else env
+        p = "CERVIXAI_GATEWAY"
+
+        def number(name: str, default: float) -> float:
+            raw = env.get(f"{p}_{name}")
+            if raw in (None, ""):
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise ValueError(f"{p}_{name} must be a number, got {raw!r}") from None
+
+        def backend(name: str, timeout_variable: str, default_port: int,
+                    default_timeout: float) -> BackendConfig:
+            address = env.get(f"CERVIXAI_{name.upper()}_ADDRESS") or f"127.0.0.1:{default_port}"
+            return BackendConfig(name, address, number(timeout_variable, default_timeout))
+
+        max_upload = int(number("MAX_UPLOAD_BYTES", 50 * MB))
+        grpc_config = ServerConfig.from_env(
+            p, env, port=50050, max_message_bytes=max(64 * 1024 * 1024, max_upload + 2 * MB))
+        return cls(
+            grpc=grpc_config,
+            http_host=env.get(f"{p}_HTTP_HOST") or "127.0.0.1",
+            http_port=int(number("HTTP_PORT", 8080)),
+            segmenter=backend("segmenter", "SEGMENT_TIMEOUT_SECONDS", 50051, 60.0),
+            classifier=backend("classifier", "CLASSIFY_TIMEOUT_SECONDS", 50052, 10.0),
+            survival=backend("survival", "SURVIVAL_TIMEOUT_SECONDS", 50053, 10.0),
+            request_timeout_seconds=number("REQUEST_TIMEOUT_SECONDS", 120.0),
+            max_upload_bytes=max_upload,
+            audit_log=env.get(f"{p}_AUDIT_LOG") or None,
+            backend_tls_ca=env.get("CERVIXAI_BACKEND_TLS_CA") or None,
+        )

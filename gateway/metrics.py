@@ -1,0 +1,22 @@
+"""The gateway's Prometheus metrics, defined once per process (base units, bounded labels)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, Info
+
+from cervixai.service.metrics import LATENCY_BUCKETS
+
+HTTP_REQUESTS = Counter("cervixai_gateway_http_requests_total",
+                        "HTTP requests, by route template and status code.", ["route", "code"])
+ASSESSMENTS = Counter("cervixai_gateway_assessments_total",
+                      "Assessments, by API (http, grpc), stage and outcome code.",
+                      ["api", "stage", "code"])
+STAGE_LATENCY = Histogram("cervixai_gateway_stage_duration_seconds",
+                          "Time spent in each pipeline stage of an assessment.",
+                          ["stage"], buckets=LATENCY_BUCKETS)
+UPLOAD_BYTES = Histogram("cervixai_gateway_upload_bytes", "DICOM bytes per assessment.",
+                         buckets=(1e5, 1e6, 5e6, 1e7, 2e7, 5e7, 1e8))
+BACKEND_ERRORS = Counter("cervixai_gateway_backend_errors_total",
+                         "Failed backend calls, by backend and gRPC code.", ["backend", "code"])
+IN_FLIGHT = Gauge("cervixai_gateway_in_flight_assessments", "Assessments being processed now.")
+MODEL_INFO = Info("cervixai_gateway_models", "Model versions last reported by the backends.")
