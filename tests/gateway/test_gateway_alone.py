@@ -61,7 +61,7 @@ def test_health_readiness_metrics_openapi_and_page(gateway) -> None:
 
 
 def test_every_input_problem_is_reported_at_once(gateway, preoperative) -> None:
-    _, http, audit = gateway
+    _, http, _ = gateway
     record = {**preoperative, "age_years": 140, "hpv_status": "maybe"}
     reply = _post(http, "preoperative", record, [("a.dcm", b"not dicom at all")])
     assert reply.status_code == 400
