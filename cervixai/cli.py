@@ -1,6 +1,8 @@
 """The ``cervixai`` command.
 
     cervixai up                          start the system on loopback (what `make run` calls)
+    cervixai assess --stage S --clinical record.json SERIES   assess one study via the gateway
+    cervixai train segmenter|classifier|survival --cohort DIR --out BUNDLE
     cervixai ingest PATH [--json]        read a DICOM series (folder, file or zip) and describe it
     cervixai clinical validate FILE --stage preoperative|postoperative
     cervixai clinical schema [--markdown]
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -19,6 +22,10 @@ from typing import Any
 
 from cervixai import __version__
 from cervixai.errors import InvalidInput
+
+# Modules that register a `cervixai train NAME` command (imported only to build the parser;
+# each imports its training libraries lazily).
+TRAINERS: tuple[str, ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,8 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cervixai", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(metavar="COMMAND")
 
-    up = sub.add_parser("up", help="start the whole system on loopback and show it working")
-    up.set_defaults(func=_cmd_up)
+    from cervixai.client import add_command as add_assess_command
+    from cervixai.launcher import add_command as add_up_command
+
+    add_up_command(sub)
+    add_assess_command(sub)
+    train = sub.add_parser("train", help="train models into a bundle").add_subparsers(
+        metavar="MODEL")
+    for module in TRAINERS:
+        importlib.import_module(module).add_train_command(train)
 
     ingest = sub.add_parser("ingest", help="read one DICOM series and describe it")
     ingest.add_argument("path", type=Path, help="a folder, a .dcm file or a .zip archive")
@@ -134,12 +148,6 @@ def _cmd_schema(args: argparse.Namespace) -> int:
         for row in schema_rows():
             print("  ".join(row))
     return 0
-
-
-def _cmd_up(args: argparse.Namespace) -> int:
-    from cervixai.launcher import up
-
-    return up()
 
 
 if __name__ == "__main__":

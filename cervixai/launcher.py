@@ -1,101 +1,261 @@
-"""``cervixai up``: run the whole system on this machine, on loopback.
+"""``cervixai up``: the whole system on this machine, on loopback (what ``make run`` calls).
 
-It starts every cervixai process that this build contains, waits for each to report SERVING on
-grpc.health.v1, and shows the system working. It says plainly which parts it started and which
-this build does not contain yet, and then checks the parts that every process stands on (the
-clinical schema and DICOM ingestion) on a phantom series written for the purpose.
+1. Builds the default model bundle when it is missing: a synthetic cohort, then the segmenter,
+   classifier and survival models, each trainer showing its progress.
+2. Starts the segmenter, classifier and survival services and the gateway as processes, and waits
+   until every one reports SERVING on grpc.health.v1.
+3. Prints the web page's URL, submits one synthetic study through the HTTP API and prints the
+   result.
+4. Runs until Ctrl-C (or SIGTERM), then stops every process gracefully.
+
+Paths and ports: ``CERVIXAI_HOME`` (default ``./var``) holds ``cohort/`` and ``bundle/``;
+``CERVIXAI_BUNDLE`` overrides the bundle; the gateway listens on 127.0.0.1:8080 (HTTP) and :50050
+(gRPC), the services on :50051-50053 (``cervixai up --help`` for flags).
 """
 
 from __future__ import annotations
 
-import importlib.util
+import argparse
+import json
 import logging
-import tempfile
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
-import numpy as np
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+COHORT_PATIENTS = 250
 
 
 @dataclass(frozen=True)
 class Component:
     name: str
     module: str
-    role: str
-
-    @property
-    def built(self) -> bool:
-        """Whether this build contains the component's runnable entry point."""
-        try:
-            return importlib.util.find_spec(f"{self.module}.__main__") is not None
-        except ModuleNotFoundError:
-            return False
+    prefix: str
+    service: str
+    port: int
 
 
 COMPONENTS = (
-    Component("segmenter", "services.segmenter", "lesion contour (ONNX 3D SE-U-Net)"),
-    Component("classifier", "services.classifier", "parametrial invasion, lymph nodes, "
-              "recurrence, death"),
-    Component("survival", "services.survival", "recurrence-free and overall survival"),
-    Component("gateway", "gateway", "HTTP/gRPC API, web page, metrics"),
+    Component("segmenter", "services.segmenter", "CERVIXAI_SEGMENTER", "cervix.v1.Segmenter",
+              50051),
+    Component("classifier", "services.classifier", "CERVIXAI_CLASSIFIER",
+              "cervix.v1.Classifier", 50052),
+    Component("survival", "services.survival", "CERVIXAI_SURVIVAL", "cervix.v1.Survival", 50053),
+    Component("gateway", "gateway", "CERVIXAI_GATEWAY", "cervix.v1.Gateway", 50050),
+)
+# bundle entries each trainer writes, and the command that writes them
+TRAINERS = (
+    ("segmenter", ("segmenter",), ["train", "segmenter", "--profile", "small"]),
+    ("classifier", ("classifier.parametrial_invasion", "classifier.lymph_node_metastasis",
+                    "classifier.recurrence", "classifier.death"),
+     ["train", "classifier", "--quick"]),
+    ("survival", ("survival.rfs", "survival.os"), ["train", "survival", "--quick"]),
 )
 
-EXAMPLE_RECORD = {"age_years": 48, "comorbidity": "no", "hpv_status": "hpv16_18",
-                  "scca_ng_ml": 2.1, "leep_history": "no"}
+
+def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    up = sub.add_parser("up", help="build what is missing, start everything on loopback, "
+                                   "show it working")
+    up.add_argument("--home", type=Path,
+                    default=Path(os.environ.get("CERVIXAI_HOME", "var")),
+                    help="folder for the cohort and the bundle (default ./var)")
+    up.add_argument("--http-port", type=int, default=8080)
+    up.add_argument("--no-demo", action="store_true", help="skip the example assessment")
+    up.add_argument("--exit-after-demo", action="store_true",
+                    help="stop everything after the example assessment (for scripts and CI)")
+    up.set_defaults(func=lambda args: up_command(args))
 
 
-def up() -> int:
-    built = [c for c in COMPONENTS if c.built]
-    missing = [c for c in COMPONENTS if not c.built]
-    print("cervixai up")
-    for c in missing:
-        print(f"  {c.name:<11} not in this build: not started ({c.role})")
-    if built:  # pragma: no cover - the services arrive in later versions of this module
-        raise NotImplementedError("starting services is not supported by this launcher yet")
-    print("  no service was started; checking the foundation that the services share:")
-    _check_clinical()
-    _check_ingestion()
-    print("done: the foundation works; there is no running system to open in a browser yet.")
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cervixai.cli", *args]
+
+
+def build_bundle(home: Path, bundle: Path) -> None:
+    """Train whatever the bundle lacks (a synthetic cohort first, if there is none)."""
+    from cervixai.bundle import BundleError, load_bundle
+
+    try:
+        present = set(load_bundle(bundle).models)
+    except BundleError:
+        present = set()
+    missing = [(name, argv) for name, entries, argv in TRAINERS
+               if not set(entries) <= present]
+    if not missing:
+        print(f"bundle {bundle}: complete")
+        return
+    cohort = home / "cohort"
+    if not (cohort / "cohort.json").exists():
+        print(f"building the synthetic cohort ({COHORT_PATIENTS} patients) in {cohort}")
+        _run(_cli("cohort", "synth", "--n", str(COHORT_PATIENTS), "--seed", "0",
+                  "--out", str(cohort)))
+    for name, argv in missing:
+        print(f"training the {name} models into {bundle}")
+        started = time.monotonic()
+        _run(_cli(*argv, "--cohort", str(cohort), "--out", str(bundle)))
+        print(f"  {name}: {time.monotonic() - started:.0f} s")
+
+
+def _run(argv: Sequence[str]) -> None:
+    result = subprocess.run(argv, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"cervixai up: `{' '.join(argv[2:])}` failed with exit code "
+                         f"{result.returncode}")
+
+
+class Processes:
+    """The running services, stopped together."""
+
+    def __init__(self) -> None:
+        self.running: list[tuple[Component, subprocess.Popen[bytes]]] = []
+
+    def start(self, component: Component, env: dict[str, str]) -> None:
+        process = subprocess.Popen([sys.executable, "-m", component.module], env=env)
+        self.running.append((component, process))
+
+    def wait_serving(self, timeout: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout
+        for component, process in self.running:
+            address = f"127.0.0.1:{component.port}"
+            with grpc.insecure_channel(address) as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                while True:
+                    if process.poll() is not None:
+                        raise SystemExit(f"cervixai up: {component.name} exited with code "
+                                         f"{process.returncode} (see its log above)")
+                    try:
+                        reply = stub.Check(health_pb2.HealthCheckRequest(
+                            service=component.service), timeout=1)
+                        if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                            print(f"  {component.name:<11} SERVING on {address}")
+                            break
+                    except grpc.RpcError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"cervixai up: {component.name} not SERVING after "
+                                         f"{timeout:.0f} s")
+                    time.sleep(0.3)
+
+    def stop(self) -> None:
+        for _, process in reversed(self.running):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for component, process in reversed(self.running):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            print(f"  {component.name:<11} stopped (exit code {process.returncode})")
+        self.running.clear()
+
+
+def up_command(args: argparse.Namespace) -> int:
+    home: Path = args.home.resolve()
+    bundle = Path(os.environ["CERVIXAI_BUNDLE"]).resolve() if os.environ.get(
+        "CERVIXAI_BUNDLE") else home / "bundle"
+    build_bundle(home, bundle)
+    env = {**os.environ, "CERVIXAI_BUNDLE": str(bundle),
+           "CERVIXAI_GATEWAY_HTTP_PORT": str(args.http_port),
+           "CERVIXAI_GATEWAY_AUDIT_LOG": str(home / "audit.jsonl")}
+    for c in COMPONENTS:
+        env[f"{c.prefix}_HOST"] = "127.0.0.1"
+        env[f"{c.prefix}_PORT"] = str(c.port)
+        if c.name != "gateway":
+            env[f"{c.prefix}_ADDRESS"] = f"127.0.0.1:{c.port}"
+    processes = Processes()
+    stopping = {"now": False}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print("starting the services")
+        for component in COMPONENTS:
+            processes.start(component, env)
+        processes.wait_serving()
+        url = f"http://127.0.0.1:{args.http_port}/"
+        print(f"cervixai is running: open {url} (API docs {url}docs); Ctrl-C stops it")
+        if not args.no_demo:
+            demo(home / "cohort", url)
+        if args.exit_after_demo:
+            return 0
+        while not stopping["now"]:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping")
+        processes.stop()
     return 0
 
 
-def _check_clinical() -> None:
-    from cervixai.clinical import ClinicalEncoder, Stage, plan, validate_record
+def demo(cohort: Path, url: str) -> None:
+    """Assess one test-split patient of the cohort through the HTTP API and print the result."""
+    import httpx
 
-    record = validate_record(EXAMPLE_RECORD, Stage.PREOPERATIVE)
-    encoder = ClinicalEncoder("paper_preoperative").fit([record])
-    print(f"  clinical   example preoperative record valid; encoded to "
-          f"{encoder.transform([record]).shape[1]} columns "
-          f"(postoperative: {len(plan('paper_postoperative').columns)})")
+    from cervixai.clinical.schema import Stage, variables_for
+    from cervixai.cohort import format as cf
+    from cervixai.dicom.sources import read_sources
+
+    _, rows = cf.read_csv(cohort / cf.CLINICAL_CSV)
+    row = next(r for r in rows if r["split"] == "test")
+    record = {v.name: _typed(row[v.name], v.kind.value) for v in
+              variables_for(Stage.POSTOPERATIVE) if row.get(v.name)}
+    files = [("files", (s.name, s.data, "application/dicom"))
+             for s in read_sources(cohort / cf.IMAGES_DIR / row["patient_id"])]
+    print(f"example: postoperative assessment of synthetic patient {row['patient_id']} "
+          f"({len(files)} DICOM files) through POST {url}v1/assessments")
+    reply = httpx.post(f"{url}v1/assessments", data={"stage": "postoperative",
+                                                     "clinical": json.dumps(record)},
+                       files=files, timeout=300)
+    if reply.status_code != 200:
+        print(f"  the example failed: HTTP {reply.status_code}: {reply.text[:500]}")
+        return
+    print(format_result(reply.json()))
 
 
-def _check_ingestion() -> None:
-    from cervixai.dicom import load_series_from_path
-    from cervixai.dicom.writer import write_series
-
-    with tempfile.TemporaryDirectory(prefix="cervixai-up-") as tmp:
-        phantom = phantom_volume(slices=12, size=320)
-        write_series(phantom, Path(tmp), spacing_mm=(4.0, 0.75, 0.75))
-        series = load_series_from_path(tmp)
-    shape = "x".join(str(n) for n in series.volume.shape)
-    print(f"  dicom      phantom 12x320x320 series ({series.info.orientation}) ingested to "
-          f"{shape}, intensities {series.volume.min():.2f}..{series.volume.max():.2f}, "
-          f"{len(series.warnings)} warning(s)")
+def _typed(text: str, kind: str) -> object:
+    return float(text) if kind == "continuous" else text
 
 
-def phantom_volume(slices: int, size: int, seed: int = 0) -> np.ndarray:
-    """A pelvis-like phantom (uint16): soft tissue ellipse, bright bladder, dark bone, noise."""
-    rng = np.random.default_rng(seed)
-    z, y, x = np.mgrid[0:slices, 0:size, 0:size].astype(np.float32)
-    c = size / 2
-    body = ((x - c) / (0.45 * size)) ** 2 + ((y - c) / (0.38 * size)) ** 2 <= 1
-    bladder = ((x - c) / (0.12 * size)) ** 2 + ((y - 0.4 * size) / (0.08 * size)) ** 2 <= 1
-    bone = np.abs(np.hypot(x - c, y - 0.65 * size) - 0.2 * size) < 0.02 * size
-    volume = np.where(body, 400.0, 5.0)
-    volume = np.where(bladder, 1100.0, volume)
-    volume = np.where(bone & body, 60.0, volume)
-    volume *= 1.0 + 0.1 * np.sin(z / max(slices, 1) * np.pi)
-    volume += rng.normal(0, 20, volume.shape)
-    return np.clip(volume, 0, 4095).astype(np.uint16)
+def format_result(result: dict[str, Any]) -> str:
+    """A plain-text table of an assessment (JSON form of AssessResponse)."""
+    lines = []
+    seg = result.get("segmentation", {})
+    m = seg.get("measurements", {})
+    if m.get("lesion_found"):
+        lines.append(f"  lesion: {float(m['volume_ml']):.1f} mL, largest diameter "
+                     f"{float(m['max_diameter_mm']):.1f} mm, largest on slice "
+                     f"{int(m['largest_slice_index']) + 1} (segmenter on {seg.get('provider')})")
+    else:
+        lines.append("  lesion: none found")
+    for p in result.get("predictions", []):
+        task = str(p["task"]).removeprefix("TASK_").replace("_", " ").lower()
+        call = "ABOVE" if p.get("label") else "below"
+        lines.append(f"  {task:<24} {100 * float(p['probability']):5.1f} %   {call} the "
+                     f"{100 * float(p['threshold']):.1f} % threshold")
+    for s in result.get("survival", []):
+        outcome = str(s["outcome"]).removeprefix("SURVIVAL_OUTCOME_")
+        median = (f"{float(s['median_months']):.1f} months" if s.get("median_reached")
+                  else f"> {float(s['follow_up_months']):.0f} months")
+        lines.append(f"  {outcome:<4} median {median}; survival 12/36/60 months "
+                     + " / ".join(f"{100 * float(s[f'survival_probability_{t}_months']):.0f} %"
+                                  for t in (12, 36, 60)))
+    for w in result.get("warnings", []):
+        lines.append(f"  warning: {w}")
+    timings = {t["stage"]: float(t["seconds"]) for t in result.get("timings", [])}
+    if timings:
+        lines.append("  timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+    return "\n".join(lines)

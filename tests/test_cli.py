@@ -32,14 +32,3 @@ def test_validate_accepts_a_good_record_and_lists_every_problem_of_a_bad_one(
 def test_validate_rejects_non_json() -> None:
     result = cervixai("clinical", "validate", "-", "--stage", "postoperative", stdin="{age: 4")
     assert result.returncode == 1 and "is not JSON" in result.stderr
-
-
-def test_up_says_what_it_started_and_checks_the_foundation() -> None:
-    result = cervixai("up")
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    for name in ("segmenter", "classifier", "survival", "gateway"):
-        assert f"{name}" in out
-    assert "no service was started" in out
-    assert "encoded to 5 columns (postoperative: 57)" in out
-    assert "ingested to 12x256x256" in out

@@ -21,13 +21,17 @@ POSTOPERATIVE = {
     "p16": "positive", "ki67_index": "40_60"}
 
 
-def dicom_files(slices: int = 12, size: int = 256, seed: int = 0) -> list[tuple[str, bytes]]:
-    """A phantom coronal series with identifying headers, as (name, bytes) uploads."""
-    from cervixai.launcher import phantom_volume
+def dicom_files(slices: int = 16, size: int = 320, seed: int = 0) -> list[tuple[str, bytes]]:
+    """A synthetic coronal series with identifying headers, as (name, bytes) uploads."""
+    import numpy as np
 
-    volume = phantom_volume(slices, size, seed)
+    from cervixai.cohort.synth.image import render
+
+    rendered = render(np.random.default_rng(seed), tumor_size_cm=3.5, heterogeneity=0.0,
+                      irregularity=0.0, matrix=size, pixel_mm=0.7, slice_mm=5.0, slices=slices)
     out = []
-    for k, ds in enumerate(series_datasets(volume, spacing_mm=(5.0, 0.8, 0.8),
+    for k, ds in enumerate(series_datasets(rendered.volume, spacing_mm=(5.0, 0.7, 0.7),
+                                           origin_mm=rendered.grid.origin_mm,
                                            patient=IDENTITY)):
         buffer = io.BytesIO()
         ds.save_as(buffer, enforce_file_format=True)
