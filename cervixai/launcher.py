@@ -29,8 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from cervixai.processes import ServiceProcess
 
 log = logging.getLogger(__name__)
 
@@ -117,46 +116,24 @@ class Processes:
     """The running services, stopped together."""
 
     def __init__(self) -> None:
-        self.running: list[tuple[Component, subprocess.Popen[bytes]]] = []
+        self.running: list[tuple[Component, ServiceProcess]] = []
 
     def start(self, component: Component, env: dict[str, str]) -> None:
-        process = subprocess.Popen([sys.executable, "-m", component.module], env=env)
-        self.running.append((component, process))
+        self.running.append((component, ServiceProcess(component.module, component.port, env)))
 
     def wait_serving(self, timeout: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout
         for component, process in self.running:
-            address = f"127.0.0.1:{component.port}"
-            with grpc.insecure_channel(address) as channel:
-                stub = health_pb2_grpc.HealthStub(channel)
-                while True:
-                    if process.poll() is not None:
-                        raise SystemExit(f"cervixai up: {component.name} exited with code "
-                                         f"{process.returncode} (see its log above)")
-                    try:
-                        reply = stub.Check(health_pb2.HealthCheckRequest(
-                            service=component.service), timeout=1)
-                        if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                            print(f"  {component.name:<11} SERVING on {address}")
-                            break
-                    except grpc.RpcError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"cervixai up: {component.name} not SERVING after "
-                                         f"{timeout:.0f} s")
-                    time.sleep(0.3)
+            try:
+                process.wait_serving(component.service, timeout)
+            except (RuntimeError, TimeoutError) as e:
+                raise SystemExit(f"cervixai up: {component.name}: {e}") from None
+            print(f"  {component.name:<11} SERVING on {process.address}")
 
     def stop(self) -> None:
         for _, process in reversed(self.running):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+            process.terminate()
         for component, process in reversed(self.running):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            print(f"  {component.name:<11} stopped (exit code {process.returncode})")
+            print(f"  {component.name:<11} stopped (exit code {process.stop()})")
         self.running.clear()
 
 

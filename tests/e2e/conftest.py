@@ -1,0 +1,112 @@
+"""A running cervixai: a tiny bundle trained by the real trainers on a 40-patient synthetic cohort
+(seed 30: every task has positives in both splits), and the four real processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cervixai.cohort import format as cf
+from cervixai.cohort.synth import synthesize
+from cervixai.processes import ServiceProcess, free_port
+
+COMPONENTS = (("services.segmenter", "CERVIXAI_SEGMENTER", "cervix.v1.Segmenter"),
+              ("services.classifier", "CERVIXAI_CLASSIFIER", "cervix.v1.Classifier"),
+              ("services.survival", "CERVIXAI_SURVIVAL", "cervix.v1.Survival"),
+              ("gateway", "CERVIXAI_GATEWAY", "cervix.v1.Gateway"))
+TRAINING = (
+    ["segmenter", "--profile", "tiny"],
+    ["classifier", "--quick"],
+    ["survival", "--quick"],
+)
+
+
+@pytest.fixture(scope="session")
+def e2e_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("e2e") / "cohort"
+    synthesize(out, 40, seed=30, workers=2)
+    return out
+
+
+@pytest.fixture(scope="session")
+def system_bundle(e2e_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    bundle = tmp_path_factory.mktemp("e2e-bundle") / "bundle"
+    for argv in TRAINING:
+        result = subprocess.run([sys.executable, "-m", "cervixai.cli", "train", *argv,
+                                 "--cohort", str(e2e_cohort), "--out", str(bundle)],
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, f"train {argv[0]} failed:\n{result.stderr[-4000:]}"
+    return bundle
+
+
+@dataclass
+class System:
+    env: dict[str, str]
+    processes: dict[str, ServiceProcess]
+    http_url: str
+    grpc_address: str
+    cohort: Path
+    patient: str
+    record: dict[str, object]
+    preoperative: dict[str, object]
+    series_files: list[Path] = field(default_factory=list)
+
+    def restart(self, name: str) -> ServiceProcess:
+        """Start ``name`` again on its old port (after a test stopped it)."""
+        module = next(m for m, _, _ in COMPONENTS if m.endswith(name))
+        old = self.processes[name]
+        assert old.log is not None
+        self.processes[name] = ServiceProcess(module, old.port, self.env,
+                                              old.log.with_name(f"{name}-restarted.log"))
+        return self.processes[name]
+
+
+def _start(module: str, env: dict[str, str], logs: Path) -> ServiceProcess:
+    prefix = next(p for m, p, _ in COMPONENTS if m == module)
+    return ServiceProcess(module, int(env[f"{prefix}_PORT"]), env, logs / f"{module}.log")
+
+
+@pytest.fixture(scope="session")
+def system(system_bundle: Path, e2e_cohort: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    logs = tmp_path_factory.mktemp("e2e-logs")
+    env = {**os.environ, "CERVIXAI_BUNDLE": str(system_bundle),
+           "CERVIXAI_GATEWAY_HTTP_PORT": str(free_port()),
+           "CERVIXAI_GATEWAY_AUDIT_LOG": str(logs / "audit.jsonl")}
+    for _, prefix, _ in COMPONENTS:
+        env[f"{prefix}_HOST"] = "127.0.0.1"
+        env[f"{prefix}_PORT"] = str(free_port())
+        env[f"{prefix}_ADDRESS"] = f"127.0.0.1:{env[f'{prefix}_PORT']}"
+    processes = {module.rsplit(".", 1)[-1]: _start(module, env, logs)
+                 for module, _, _ in COMPONENTS}
+    try:
+        for (module, _, service) in COMPONENTS:
+            processes[module.rsplit(".", 1)[-1]].wait_serving(service, timeout=180)
+        http_url = f"http://127.0.0.1:{env['CERVIXAI_GATEWAY_HTTP_PORT']}/"
+        for _ in range(100):
+            try:
+                httpx.get(f"{http_url}healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        _, rows = cf.read_csv(e2e_cohort / cf.CLINICAL_CSV)
+        row = next(r for r in rows if r["split"] == "test" and r["tumor_size_cm"])
+        from cervixai.clinical.schema import Stage, variables_for
+
+        record = {v.name: (float(row[v.name]) if v.kind.value == "continuous" else row[v.name])
+                  for v in variables_for(Stage.POSTOPERATIVE) if row.get(v.name)}
+        pre = {v.name: record[v.name] for v in variables_for(Stage.PREOPERATIVE)}
+        files = sorted((e2e_cohort / cf.IMAGES_DIR / row["patient_id"]).glob("*.dcm"))
+        yield System(env, processes, http_url, env["CERVIXAI_GATEWAY_ADDRESS"], e2e_cohort,
+                     row["patient_id"], record, pre, files)
+    finally:
+        for process in processes.values():
+            process.stop()
