@@ -70,6 +70,9 @@ def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                     default=Path(os.environ.get("CERVIXAI_HOME", "var")),
                     help="folder for the cohort and the bundle (default ./var)")
     up.add_argument("--http-port", type=int, default=8080)
+    up.add_argument("--grpc-port", type=int, default=50050,
+                    help="gateway gRPC port; the segmenter, classifier and survival services "
+                         "take the next three (default 50050)")
     up.add_argument("--no-demo", action="store_true", help="skip the example assessment")
     up.add_argument("--exit-after-demo", action="store_true",
                     help="stop everything after the example assessment (for scripts and CI)")
@@ -145,7 +148,10 @@ def up_command(args: argparse.Namespace) -> int:
     env = {**os.environ, "CERVIXAI_BUNDLE": str(bundle),
            "CERVIXAI_GATEWAY_HTTP_PORT": str(args.http_port),
            "CERVIXAI_GATEWAY_AUDIT_LOG": str(home / "audit.jsonl")}
-    for c in COMPONENTS:
+    offsets = {"gateway": 0, "segmenter": 1, "classifier": 2, "survival": 3}
+    components = [Component(c.name, c.module, c.prefix, c.service,
+                            args.grpc_port + offsets[c.name]) for c in COMPONENTS]
+    for c in components:
         env[f"{c.prefix}_HOST"] = "127.0.0.1"
         env[f"{c.prefix}_PORT"] = str(c.port)
         if c.name != "gateway":
@@ -159,7 +165,7 @@ def up_command(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         print("starting the services")
-        for component in COMPONENTS:
+        for component in components:
             processes.start(component, env)
         processes.wait_serving()
         url = f"http://127.0.0.1:{args.http_port}/"
