@@ -20,7 +20,7 @@ class ServerConfig:
     Environment (``PREFIX`` is e.g. ``CERVIXAI_SEGMENTER``): ``PREFIX_HOST``, ``PREFIX_PORT``,
     ``PREFIX_METRICS_PORT`` (0 = no metrics listener), ``PREFIX_MAX_MESSAGE_BYTES``,
     ``PREFIX_MAX_WORKERS``, ``PREFIX_GRACE_SECONDS``, ``PREFIX_TLS_CERT`` / ``PREFIX_TLS_KEY``
-    (both or neither), ``CERVIXAI_LOG_LEVEL``.
+    (both or neither), ``PREFIX_MAX_CONNECTION_AGE_SECONDS``, ``CERVIXAI_LOG_LEVEL``.
     """
 
     host: str = "127.0.0.1"
@@ -32,6 +32,9 @@ class ServerConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     log_level: str = "INFO"
+    # Connections are closed (gracefully) after this age so that clients re-resolve and spread
+    # over new replicas; 0 keeps them forever.
+    max_connection_age_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535 or not 0 <= self.metrics_port <= 65535:
@@ -71,6 +74,7 @@ class ServerConfig:
                 raise ValueError(f"{prefix}_{name} must be an integer, got {raw!r}") from None
 
         grace = get("GRACE_SECONDS")
+        age = get("MAX_CONNECTION_AGE_SECONDS")
         return cls(
             host=get("HOST") or base.host,
             port=integer("PORT", base.port),
@@ -81,4 +85,6 @@ class ServerConfig:
             tls_cert=get("TLS_CERT") or base.tls_cert,
             tls_key=get("TLS_KEY") or base.tls_key,
             log_level=env.get("CERVIXAI_LOG_LEVEL") or base.log_level,
+            max_connection_age_seconds=float(age) if age is not None
+            else base.max_connection_age_seconds,
         )

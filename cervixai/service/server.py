@@ -115,11 +115,15 @@ def create_server(
     are the full proto names (``cervix.v1.Segmenter``) for health and reflection. Binding port 0
     picks a free port (``GrpcApp.port`` tells which).
     """
+    options: list[tuple[str, int]] = channel_options(config.max_message_bytes)
+    if config.max_connection_age_seconds > 0:
+        options += [("grpc.max_connection_age_ms", int(config.max_connection_age_seconds * 1000)),
+                    ("grpc.max_connection_age_grace_ms", int(config.grace_seconds * 1000))]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers,
                                    thread_name_prefix=f"{service_label}-rpc"),
         interceptors=[ServiceInterceptor(service_label)],
-        options=channel_options(config.max_message_bytes),
+        options=options,
         maximum_concurrent_rpcs=config.max_workers * 4,
     )
     for add, servicer in registrations:
