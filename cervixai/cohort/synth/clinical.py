@@ -136,6 +136,10 @@ def draw_clinical(n: int, rng: np.random.Generator) -> ClinicalDraw:
     cols["transfusion"] = _categorical(rng, s, "transfusion")
     cols["adjuvant_therapy"] = _categorical(rng, s, "adjuvant_therapy", ["no", "yes"])
     true_size = _tumor_size(rng, s)
+    # FIGO IA is microinvasive disease (≤ 5 mm deep, ≤ 7 mm wide): keep its size consistent
+    microinvasive = np.isin(cols["figo_stage"], ["ia1", "ia2"])
+    # (a deterministic map of the drawn size, so the random stream stays the same)
+    true_size = np.where(microinvasive, np.round(0.1 + 0.6 * (true_size % 1.0), 1), true_size)
     missing = rng.random(n) < TUMOR_SIZE_MISSING
     cols["tumor_size_cm"] = np.where(missing, np.nan, true_size)
     cols["histology"] = _categorical(rng, s, "histology")
