@@ -55,10 +55,10 @@ COMPONENTS = (
 )
 # bundle entries each trainer writes, and the command that writes them
 TRAINERS = (
-    ("segmenter", ("segmenter",), ["train", "segmenter", "--profile", "small"]),
+    ("segmenter", ("segmenter",), ["train", "segmenter", "--quick"]),
     ("classifier", ("classifier.parametrial_invasion", "classifier.lymph_node_metastasis",
                     "classifier.recurrence", "classifier.death"),
-     ["train", "classifier", "--quick"]),
+     ["train", "classifier", "--quick", "--workers", "2"]),
     ("survival", ("survival.rfs", "survival.os"), ["train", "survival", "--quick"]),
 )
 

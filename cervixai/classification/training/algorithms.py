@@ -1,0 +1,87 @@
+"""The study's seven classifiers plus logistic regression, with their hyperparameter grids, and
+the preprocessing that turns the ``features`` tensor into model columns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imblearn.ensemble import BalancedRandomForestClassifier
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier
+
+from cervixai.classification.inputs import InputLayout
+from cervixai.classification.training.estimators import WeightedKNeighborsClassifier
+
+# Report order: the study's seven, then the simple strong baseline.
+ALGORITHMS = ("knn", "svm", "decision_tree", "random_forest", "balanced_random_forest",
+              "weighted_decision_tree", "weighted_knn", "logistic_regression")
+QUICK_ALGORITHMS = ("logistic_regression", "balanced_random_forest", "weighted_knn")
+
+
+def make_algorithm(name: str, seed: int, *, quick: bool = False
+                   ) -> tuple[BaseEstimator, dict[str, list[Any]]]:
+    """An unfitted estimator and its grid (parameter → values) for 5-fold CV."""
+    trees = 100
+    neighbours = [5, 9, 15] if quick else [3, 5, 9, 15, 25]
+    if name == "knn":
+        return WeightedKNeighborsClassifier(class_weight=None), {"n_neighbors": neighbours}
+    if name == "weighted_knn":
+        # the study's weighting is by class only; 1/distance votes are supported but not
+        # searched (near-duplicate rows make them unstable between float32 and float64)
+        return WeightedKNeighborsClassifier(class_weight="balanced"), {"n_neighbors": neighbours}
+    if name == "svm":
+        return (SVC(probability=True, random_state=seed),
+                {"C": [0.1, 1.0, 10.0], "gamma": ["scale"]})
+    if name == "decision_tree":
+        return (DecisionTreeClassifier(random_state=seed),
+                {"max_depth": [2, 3, 5], "min_samples_leaf": [1, 5]})
+    if name == "weighted_decision_tree":
+        return (DecisionTreeClassifier(class_weight="balanced", random_state=seed),
+                {"max_depth": [2, 3, 5], "min_samples_leaf": [1, 5]})
+    if name == "random_forest":
+        return (RandomForestClassifier(n_estimators=trees, max_features="sqrt",
+                                       random_state=seed),
+                {"min_samples_leaf": [1, 5]})
+    if name == "balanced_random_forest":
+        return (BalancedRandomForestClassifier(n_estimators=trees, max_features="sqrt",
+                                               sampling_strategy="all", replacement=True,
+                                               bootstrap=False, random_state=seed),
+                {"min_samples_leaf": [1, 5]})
+    if name == "logistic_regression":
+        return (LogisticRegression(max_iter=5000),
+                {"C": [0.01, 0.1, 1.0] if quick else [0.001, 0.01, 0.1, 1.0, 10.0]})
+    raise ValueError(f"unknown algorithm {name!r}; expected one of {ALGORITHMS}")
+
+
+def preprocessor(layout: InputLayout) -> ColumnTransformer:
+    """Columns of the ``features`` tensor → model columns: pixels pass through (already in
+    [0, 1]); radiomics are standardised; continuous clinical values imputed with the training
+    median, min-max scaled and clipped; categorical codes one-hot encoded into the plan's
+    columns."""
+    # column ranges as slices: numpy views, not 65k-index copies, in scikit-learn
+    parts: list[tuple[str, Any, slice]] = []
+    w = layout.image_width
+    if layout.feature_set == "paper":
+        parts.append(("image", "passthrough", slice(0, w)))
+    elif layout.feature_set == "radiomics":
+        parts.append(("image", StandardScaler(), slice(0, w)))
+    continuous = slice(w, w + len(layout.continuous))
+    parts.append(("continuous", Pipeline([
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ("scale", MinMaxScaler(clip=True)),
+    ]), continuous))
+    start = w + len(layout.continuous)
+    categories = [[float(levels.index(level)) for level in columns]
+                  for _, levels, columns in layout.categorical]
+    parts.append(("categorical", OneHotEncoder(categories=categories, handle_unknown="ignore",
+                                               sparse_output=False),
+                  slice(start, start + len(layout.categorical))))
+    return ColumnTransformer(parts, sparse_threshold=0.0)
+

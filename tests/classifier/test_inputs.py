@@ -1,0 +1,66 @@
+"""The ``features`` tensor and the in-graph preprocessing reproduce the study's columns exactly
+(the clinical part equals ClinicalEncoder's output), so training and serving cannot drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cervixai.classification.inputs import input_layout, model_input
+from cervixai.classification.training.algorithms import preprocessor
+from cervixai.classification.training.dataset import load_cohort
+from cervixai.clinical import ClinicalEncoder
+from cervixai.clinical.encode import ColumnKind, plan
+from cervixai.features import FEATURE_NAMES, ImageFeatureValues
+
+
+@pytest.mark.parametrize(("feature_set", "task", "width", "columns"), [
+    ("paper", "parametrial_invasion", 65_541, 65_541),
+    ("paper", "death", 65_557, 65_593),
+    ("radiomics", "recurrence", len(FEATURE_NAMES) + 21, len(FEATURE_NAMES) + 57),
+    ("clinical", "lymph_node_metastasis", 5, 5),
+])
+def test_widths_match_the_study(clinical_cohort: Path, feature_set: str, task: str, width: int,
+                                columns: int) -> None:
+    data = load_cohort(clinical_cohort)
+    layout = input_layout(feature_set, task)
+    rng = np.random.default_rng(0)
+    images = [ImageFeatureValues(True, 0, rng.random((256, 256), dtype=np.float32),
+                                 {n: float(rng.random()) for n in FEATURE_NAMES})
+              for _ in range(len(data.records))]
+    X = model_input(layout, data.records, images)
+    assert X.shape == (len(data.records), width) and X.dtype == np.float32
+    assert preprocessor(layout).fit_transform(X).shape[1] == columns
+
+
+@pytest.mark.parametrize("task", ["lymph_node_metastasis", "death"])
+def test_clinical_columns_equal_the_clinical_encoder(clinical_cohort: Path, task: str) -> None:
+    data = load_cohort(clinical_cohort)
+    layout = input_layout("clinical", task)
+    ours = preprocessor(layout).fit_transform(data.features(layout))
+    encoder = ClinicalEncoder(layout.clinical_plan).fit(data.records)
+    reference = encoder.transform(data.records)
+    # our order: continuous columns, then each categorical variable's indicator columns
+    order = [c.name for c in plan(layout.clinical_plan).columns if c.kind is ColumnKind.MINMAX]
+    order += [f"{v}={level}" for v, _, levels in layout.categorical for level in levels]
+    names = list(plan(layout.clinical_plan).names)
+    np.testing.assert_allclose(ours, reference[:, [names.index(n) for n in order]], atol=1e-6)
+
+
+def test_missing_values_are_nan_and_unknown_levels_minus_one() -> None:
+    layout = input_layout("clinical", "parametrial_invasion")
+    record = {"age_years": 50.0, "scca_ng_ml": None, "comorbidity": "no",
+              "hpv_status": "unknown", "leep_history": None}
+    row = model_input(layout, [record], None)[0]
+    assert layout.continuous == ("age_years", "scca_ng_ml")
+    assert row[0] == 50.0 and np.isnan(row[1])
+    assert list(row[2:]) == [0.0, 3.0, -1.0]
+
+
+def test_image_feature_sets_need_images() -> None:
+    with pytest.raises(ValueError, match="needs image features"):
+        model_input(input_layout("radiomics", "death"), [{}], None)
+    with pytest.raises(ValueError, match="unknown feature set"):
+        input_layout("pixels", "death")

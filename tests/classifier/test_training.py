@@ -1,0 +1,94 @@
+"""End-to-end training: report, bundle entries, ONNX parity, tiny cohorts and the command."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cervixai.bundle import load_bundle
+from cervixai.classification.cli import main
+from cervixai.classification.inputs import input_layout
+from cervixai.classification.training.dataset import load_cohort
+from cervixai.classification.training.export_onnx import onnx_probabilities
+from cervixai.classification.training.train_classifier import TrainSummary
+from cervixai.cohort.format import TASKS
+
+
+def test_every_task_gets_a_parity_checked_model(
+        clinical_training: tuple[Path, TrainSummary]) -> None:
+    bundle, summary = clinical_training
+    assert set(summary.chosen) == set(TASKS) and not summary.skipped
+    loaded = load_bundle(bundle)
+    for task in TASKS:
+        entry = loaded.entry(f"classifier.{task}")
+        chosen = summary.chosen[task]
+        assert (entry.algorithm, entry.feature_set) == (chosen.algorithm, "clinical")
+        assert entry.metrics["onnx_parity_max_abs_diff"] <= 1e-5
+        assert 0.0 < entry.threshold < 1.0  # type: ignore[operator]
+        assert entry.parameters["target_sensitivity"] == 0.8
+        assert entry.parameters["stage"] == ("preoperative" if task in TASKS[:2]
+                                             else "postoperative")
+        assert entry.metrics["auc"]["ci95"][0] <= entry.metrics["auc"]["value"]
+        assert entry.training_data["patients"] == 200
+
+
+def test_calibrated_probabilities_track_the_event_rate(
+        clinical_training: tuple[Path, TrainSummary], clinical_cohort: Path) -> None:
+    bundle, _ = clinical_training
+    data = load_cohort(clinical_cohort)
+    loaded = load_bundle(bundle)
+    for task in ("lymph_node_metastasis", "recurrence"):
+        p = onnx_probabilities(loaded.verified_bytes(f"classifier.{task}"),
+                               data.features(input_layout("clinical", task)))
+        # downsampling 1:1 alone would centre the probabilities near 0.5
+        assert abs(float(p.mean()) - float(data.labels[task].mean())) < 0.1
+
+
+def test_report_has_both_tables_and_every_row(
+        clinical_training: tuple[Path, TrainSummary]) -> None:
+    bundle, _ = clinical_training
+    text = (bundle / "reports" / "classifier.md").read_text()
+    assert "Table 2 — preoperative tasks" in text and "Table 3 — postoperative tasks" in text
+    assert "oracle AUC" in text and "highest mean stratified-CV AUC" in text
+    rows = list(csv.DictReader(io.StringIO((bundle / "reports" / "classifier.csv").read_text())))
+    assert len(rows) == len(TASKS) * 2
+    assert sum(int(r["chosen"]) for r in rows) == len(TASKS)
+    for row in rows:
+        assert float(row["auc_ci_low"]) <= float(row["auc"]) <= float(row["auc_ci_high"])
+        assert 0.5 < float(row["oracle_auc"]) <= 1.0
+
+
+def test_tiny_imaged_cohort_trains_what_it_can(
+        image_training: tuple[Path, TrainSummary]) -> None:
+    bundle, summary = image_training
+    # the 24-patient cohort has no parametrial invasion at all: a clear message, not a crash
+    assert "parametrial_invasion: the training split has 0 positive" in \
+        summary.skipped["parametrial_invasion"]
+    entry = load_bundle(bundle).entry("classifier.lymph_node_metastasis")
+    assert entry.feature_set == "radiomics"
+    assert "ground-truth masks" in entry.parameters["image_features_from"]
+    assert entry.metrics["onnx_parity_max_abs_diff"] <= 1e-5
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["models"]["classifier.parametrial_invasion"]["feature_set"] == "clinical"
+
+
+def test_command_line(clinical_cohort: Path, tmp_path: Path,
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bundle"
+    rc = main(["classifier", "--cohort", str(clinical_cohort), "--out", str(out), "--quick",
+               "--tasks", "recurrence", "--algorithms", "logistic_regression",
+               "--feature-sets", "clinical", "--bootstrap", "20"])
+    assert rc == 0
+    assert "classifier.recurrence: logistic_regression on clinical" in capsys.readouterr().out
+    report = (out / "reports" / "classifier.md").read_text()
+    assert "cervixai train classifier --cohort" in report
+    assert main(["classifier", "--cohort", str(tmp_path), "--out", str(out)]) == 2
+    with pytest.raises(SystemExit):
+        main(["classifier", "--cohort", str(clinical_cohort), "--out", str(out),
+              "--algorithms", "xgboost"])
+    assert np.isfinite(load_bundle(out).entry("classifier.recurrence").metrics["cv_auc"])
