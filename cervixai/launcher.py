@@ -101,10 +101,12 @@ def build_bundle(home: Path, bundle: Path) -> None:
         print(f"building the synthetic cohort ({COHORT_PATIENTS} patients) in {cohort}")
         _run(_cli("cohort", "synth", "--n", str(COHORT_PATIENTS), "--seed", "0",
                   "--out", str(cohort)))
+    caches = {"segmenter": "--cache", "classifier": "--feature-cache", "survival": "--cache-dir"}
     for name, argv in missing:
         print(f"training the {name} models into {bundle}")
         started = time.monotonic()
-        _run(_cli(*argv, "--cohort", str(cohort), "--out", str(bundle)))
+        _run(_cli(*argv, "--cohort", str(cohort), "--out", str(bundle),
+                  caches[name], str(home / "cache" / name)))
         print(f"  {name}: {time.monotonic() - started:.0f} s")
 
 

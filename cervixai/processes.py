@@ -36,6 +36,7 @@ class ServiceProcess:
         self.address = f"127.0.0.1:{port}"
         self.log = log
         self._handle: IO[bytes] | None = log.open("wb") if log is not None else None
+        self._signalled = False
         self.process = subprocess.Popen([sys.executable, "-m", module], env=dict(env),
                                         stdout=self._handle, stderr=subprocess.STDOUT
                                         if self._handle else None)
@@ -64,8 +65,10 @@ class ServiceProcess:
                 time.sleep(0.2)
 
     def terminate(self) -> None:
-        """Ask the process to drain and stop (SIGTERM)."""
-        if self.process.poll() is None:
+        """Ask the process to drain and stop (SIGTERM), once: a second SIGTERM could arrive
+        while the interpreter shuts down, when Python has restored the default handler."""
+        if self.process.poll() is None and not self._signalled:
+            self._signalled = True
             self.process.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 30.0) -> int:

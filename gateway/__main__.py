@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import uvicorn
@@ -36,6 +37,11 @@ def main() -> int:
     log.info("HTTP on http://%s:%d/, gRPC on %s; backends: %s", config.http_host,
              config.http_port, grpc_app.address,
              ", ".join(f"{b.name}={b.address}" for b in config.backends))
+    # uvicorn captures SIGTERM/SIGINT while it runs and re-raises them to the handler that was
+    # in place before; this one lets the process go on to drain gRPC and exit 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda received, frame: log.info(
+            "stopping on %s", signal.Signals(received).name))
     try:
         server.run()  # returns on SIGTERM / SIGINT after draining HTTP requests
     finally:

@@ -147,6 +147,10 @@ def create_app(gateway: Gateway) -> FastAPI:
             body["preview"] = _preview(result)
         return JSONResponse(body)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")

@@ -23,9 +23,9 @@ COMPONENTS = (("services.segmenter", "CERVIXAI_SEGMENTER", "cervix.v1.Segmenter"
               ("services.survival", "CERVIXAI_SURVIVAL", "cervix.v1.Survival"),
               ("gateway", "CERVIXAI_GATEWAY", "cervix.v1.Gateway"))
 TRAINING = (
-    ["segmenter", "--profile", "tiny"],
-    ["classifier", "--quick"],
-    ["survival", "--quick"],
+    ["segmenter", "--profile", "tiny", "--cache"],
+    ["classifier", "--quick", "--workers", "2", "--feature-cache"],
+    ["survival", "--quick", "--cache-dir"],
 )
 
 
@@ -38,10 +38,12 @@ def e2e_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def system_bundle(e2e_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    bundle = tmp_path_factory.mktemp("e2e-bundle") / "bundle"
+    root = tmp_path_factory.mktemp("e2e-bundle")
+    bundle = root / "bundle"
     for argv in TRAINING:
+        cache = root / "cache" / argv[0]
         result = subprocess.run([sys.executable, "-m", "cervixai.cli", "train", *argv,
-                                 "--cohort", str(e2e_cohort), "--out", str(bundle)],
+                                 str(cache), "--cohort", str(e2e_cohort), "--out", str(bundle)],
                                 capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, f"train {argv[0]} failed:\n{result.stderr[-4000:]}"
     return bundle
