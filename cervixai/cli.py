@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,15 +23,17 @@ from typing import Any
 
 from cervixai import __version__
 from cervixai.errors import InvalidInput
+from cervixai.service.logs import configure_logging
 
 # Modules that register a `cervixai train NAME` command (imported only to build the parser;
 # each imports its training libraries lazily).
-TRAINERS: tuple[str, ...] = ()
+TRAINERS = ("cervixai.segmentation.cli", "cervixai.classification.cli", "cervixai.survival.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    configure_logging("cervixai", os.environ.get("CERVIXAI_LOG_LEVEL", "INFO"), json_lines=False)
     if not hasattr(args, "func"):
         parser.print_help()
         return 2

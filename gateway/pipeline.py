@@ -33,7 +33,8 @@ from cervixai.errors import FieldViolation, InvalidInput
 from cervixai.features import extract
 from gateway.backends import Backends
 from gateway.metrics import MODEL_INFO, STAGE_LATENCY
-from gateway.wire import decode_mask, volume_message
+from gateway.wire import volume_message
+from services.segmenter.codec import decode_mask
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,10 @@ class Pipeline:
             self.backends.segment, segmenter_pb2.SegmentRequest(volume=volume_message(series)),
             clock.remaining())
         clock.stage("segment", started)
-        mask = decode_mask(segmented.mask)
+        try:
+            mask = decode_mask(segmented.mask)
+        except InvalidInput as e:  # the segmenter's fault, not the caller's
+            raise RuntimeError(f"the segmenter returned a malformed mask: {e}") from e
         if mask.shape != series.volume.shape:
             raise RuntimeError(f"segmenter returned a {mask.shape} mask for a "
                                f"{series.volume.shape} volume")

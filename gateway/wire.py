@@ -1,9 +1,8 @@
-"""Arrays ↔ wire messages for the gateway: volumes out, masks in."""
+"""The Volume message of an ingested series (masks are decoded by services.segmenter.codec)."""
 
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from cervix.v1 import common_pb2
 from cervixai.dicom import IngestedSeries
@@ -23,29 +22,4 @@ def volume_message(series: IngestedSeries, *, with_voxels: bool = True) -> commo
         message.voxels.shape.extend(series.volume.shape)
         message.voxels.dtype = common_pb2.DTYPE_FLOAT32
         message.voxels.data = np.ascontiguousarray(series.volume, dtype="<f4").tobytes()
-    return message
-
-
-def decode_mask(mask: common_pb2.Mask) -> npt.NDArray[np.bool_]:
-    """The boolean array of a Mask message (bit-packed or run-length encoded)."""
-    shape = tuple(int(n) for n in mask.shape)
-    count = int(np.prod(shape)) if shape else 0
-    if mask.encoding == common_pb2.MASK_ENCODING_BITPACKED:
-        bits = np.unpackbits(np.frombuffer(mask.data, dtype=np.uint8), count=count,
-                             bitorder="little")
-        return bits.astype(bool).reshape(shape)
-    if mask.encoding == common_pb2.MASK_ENCODING_RLE_UINT32:
-        runs = np.frombuffer(mask.data, dtype="<u4").astype(np.int64)
-        if runs.sum() != count:
-            raise ValueError(f"mask runs cover {runs.sum()} voxels, shape needs {count}")
-        values = np.arange(len(runs)) % 2 == 1
-        return np.repeat(values, runs).reshape(shape)
-    raise ValueError(f"unsupported mask encoding {mask.encoding}")
-
-
-def encode_mask(mask: npt.NDArray[np.bool_]) -> common_pb2.Mask:
-    """The bit-packed Mask message of a boolean array."""
-    message = common_pb2.Mask(encoding=common_pb2.MASK_ENCODING_BITPACKED)
-    message.shape.extend(mask.shape)
-    message.data = np.packbits(mask.ravel(order="C"), bitorder="little").tobytes()
     return message

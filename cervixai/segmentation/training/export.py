@@ -1,0 +1,91 @@
+"""ONNX export of the trained network and the check that onnxruntime agrees with torch."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cervixai.segmentation.training.network import SEUNet3d, SigmoidOutput
+
+log = logging.getLogger(__name__)
+
+OPSET = 18
+INPUT_NAME = "volume"
+OUTPUT_NAME = "probability"
+# Largest |onnxruntime − torch| accepted on a probability (float32 accumulations differ in order).
+PARITY_TOLERANCE = 1e-4
+
+
+class ParityError(RuntimeError):
+    """onnxruntime's output differs from torch's by more than the tolerance."""
+
+
+def export_onnx(network: SEUNet3d, *, depth: int | None = None) -> bytes:
+    """The network with a sigmoid output as ONNX (opset 18), dynamic batch and depth."""
+    network = network.eval()
+    wrapped = SigmoidOutput(network).eval()
+    depth = depth or 2 * network.depth_multiple
+    example = torch.zeros(1, 1, depth, 256, 256)
+    batch = torch.export.Dim("batch", min=1, max=64)
+    slices = torch.export.Dim("slices_over_multiple", min=1, max=64)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = Path(tmp) / "segmenter.onnx"
+        torch.onnx.export(
+            wrapped, (example,), str(path), input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME], opset_version=OPSET, dynamo=True,
+            dynamic_shapes={"volume": {0: batch, 2: network.depth_multiple * slices}},
+            external_data=False, verbose=False)
+        content = path.read_bytes()
+    _check(content)
+    return content
+
+
+def _check(content: bytes) -> None:
+    import onnx
+
+    model = onnx.load_from_string(content)
+    onnx.checker.check_model(model, full_check=True)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    if not (dims[0].dim_param and dims[2].dim_param):
+        raise RuntimeError("the exported graph does not have a dynamic batch and depth")
+
+
+def parity(content: bytes, network: SEUNet3d, volumes: Sequence[np.ndarray[Any, Any]]
+           ) -> float:
+    """Largest |onnxruntime − torch| over ``volumes`` (each padded to the depth multiple)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(content, providers=["CPUExecutionProvider"])
+    wrapped = SigmoidOutput(network).eval()
+    worst = 0.0
+    for volume in volumes:
+        depth = volume.shape[0]
+        target = -(-depth // network.depth_multiple) * network.depth_multiple
+        padded = np.pad(volume, [(0, target - depth), (0, 0), (0, 0)])[None, None]
+        padded = np.ascontiguousarray(padded, np.float32)
+        with torch.no_grad():
+            expected = wrapped(torch.from_numpy(padded)).numpy()
+        actual = session.run(None, {INPUT_NAME: padded})[0]
+        worst = max(worst, float(np.abs(actual - expected).max()))
+    return worst
+
+
+def check_parity(content: bytes, network: SEUNet3d, volumes: Sequence[np.ndarray[Any, Any]],
+                 tolerance: float = PARITY_TOLERANCE) -> float:
+    """:func:`parity`, raising ParityError above ``tolerance``."""
+    worst = parity(content, network, volumes)
+    if worst > tolerance:
+        raise ParityError(f"onnxruntime differs from torch by {worst:.2e} > {tolerance:.0e}")
+    log.info("onnxruntime matches torch within %.2e (tolerance %.0e)", worst, tolerance)
+    return worst
+
+
+__all__ = ["OPSET", "PARITY_TOLERANCE", "ParityError", "check_parity", "export_onnx", "parity"]

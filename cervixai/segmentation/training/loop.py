@@ -1,0 +1,134 @@
+"""The training loop: random crops, Adam, periodic whole-volume validation, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from cervixai.segmentation.training.data import Case, CropSampler
+from cervixai.segmentation.training.losses import segmentation_loss
+from cervixai.segmentation.training.metrics import dice
+from cervixai.segmentation.training.network import SEUNet3d
+from cervixai.segmentation.training.profiles import Profile
+
+log = logging.getLogger(__name__)
+
+VALIDATION_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6)
+
+
+@dataclass
+class TrainingResult:
+    """The best network (by validation Dice) and how training went."""
+
+    network: SEUNet3d
+    best_validation_dice: float
+    best_step: int
+    steps: int
+    seconds: float
+    stopped: str                          # "early stopping", "max steps" or "time limit"
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)  # for third-party code using the global state
+
+
+@torch.no_grad()
+def predict_volume(network: SEUNet3d, volume: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Probabilities for one whole volume (padded to the depth multiple, cropped back)."""
+    network.eval()
+    depth = volume.shape[0]
+    multiple = network.depth_multiple
+    target = -(-depth // multiple) * multiple
+    padded = np.pad(volume, [(0, target - depth), (0, 0), (0, 0)])
+    logits = network(torch.from_numpy(np.ascontiguousarray(padded, np.float32))[None, None])
+    probabilities: np.ndarray[Any, Any] = torch.sigmoid(logits)[0, 0, :depth].numpy()
+    return probabilities
+
+
+def validation_dice(network: SEUNet3d, cases: Sequence[Case]) -> float:
+    """Mean Dice over whole volumes at the best of a few thresholds."""
+    scores = np.zeros((len(cases), len(VALIDATION_THRESHOLDS)))
+    for i, case in enumerate(cases):
+        p = predict_volume(network, case.volume)
+        for j, t in enumerate(VALIDATION_THRESHOLDS):
+            scores[i, j] = dice(p >= t, case.mask)
+    return float(scores.mean(axis=0).max()) if len(cases) else 0.0
+
+
+def train(train_cases: Sequence[Case], validation_cases: Sequence[Case], profile: Profile, *,
+          loss: str = "focal", seed: int = 0, max_seconds: float | None = None,
+          progress: bool = True) -> TrainingResult:
+    """Train a :class:`SEUNet3d` on ``train_cases``; keep the weights of the best validation."""
+    if not train_cases:
+        raise ValueError("no training patients")
+    seed_everything(seed)
+    network = SEUNet3d(profile.channels, profile.planar_levels)
+    optimiser = torch.optim.Adam(network.parameters(), lr=profile.learning_rate)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, profile.max_steps)
+                                                 / profile.max_steps)) * 0.95 + 0.05)
+    sampler = CropSampler(train_cases, profile.crop, profile.lesion_share, seed)
+    validation = list(validation_cases)[: profile.validation_patients]
+    best = (-1.0, 0, copy.deepcopy(network.state_dict()))
+    history: list[dict[str, float]] = []
+    since_best = 0
+    stopped = "max steps"
+    start = time.perf_counter()
+    bar = _bar(profile.max_steps, progress)
+    running = 0.0
+    step = 0
+    for step in range(1, profile.max_steps + 1):
+        network.train()
+        volumes, masks = sampler.sample(profile.batch)
+        optimiser.zero_grad(set_to_none=True)
+        value = segmentation_loss(loss, network(torch.from_numpy(volumes)),
+                                  torch.from_numpy(masks))
+        value.backward()  # type: ignore[no-untyped-call]
+        optimiser.step()
+        schedule.step()
+        running = value.item() if step == 1 else 0.9 * running + 0.1 * value.item()
+        elapsed = time.perf_counter() - start
+        out_of_time = max_seconds is not None and elapsed > max_seconds
+        if step % profile.eval_every == 0 or step == profile.max_steps or out_of_time:
+            score = validation_dice(network, validation)
+            history.append({"step": step, "loss": running, "validation_dice": score,
+                            "seconds": time.perf_counter() - start})
+            if score > best[0]:
+                best = (score, step, copy.deepcopy(network.state_dict()))
+                since_best = 0
+            else:
+                since_best += 1
+            bar.set_postfix(loss=f"{running:.4f}", val_dice=f"{score:.3f}",
+                            best=f"{best[0]:.3f}")
+            if since_best >= profile.patience:
+                stopped = "early stopping"
+                break
+        else:
+            bar.set_postfix(loss=f"{running:.4f}", best=f"{max(best[0], 0):.3f}", refresh=False)
+        bar.update(1)
+        if out_of_time:
+            stopped = "time limit"
+            break
+    bar.close()
+    network.load_state_dict(best[2])
+    network.eval()
+    return TrainingResult(network, best[0], best[1], step, time.perf_counter() - start, stopped,
+                          history)
+
+
+def _bar(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="segmenter", unit="step", file=sys.stderr, disable=not enabled,
+                dynamic_ncols=True)

@@ -1,0 +1,57 @@
+"""Named training configurations: how wide and deep the network is and how long it trains."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Network shape and training schedule. Steps are optimiser steps on ``batch`` crops."""
+
+    name: str
+    channels: tuple[int, ...]
+    planar_levels: int
+    crop: tuple[int, int, int]           # (slices, rows, columns) of a training crop
+    batch: int
+    max_steps: int
+    eval_every: int                      # steps between validation passes
+    patience: int                        # validation passes without improvement before stopping
+    learning_rate: float
+    lesion_share: float = 0.7            # share of crops centred near the lesion
+    validation_patients: int = 16        # whole volumes scored at each validation pass
+
+    def __post_init__(self) -> None:
+        if self.batch < 1 or self.max_steps < 1 or self.eval_every < 1 or self.patience < 1:
+            raise ValueError(f"profile {self.name!r}: batch, max_steps, eval_every and patience "
+                             "must be ≥ 1")
+        if not 0 <= self.lesion_share <= 1:
+            raise ValueError(f"profile {self.name!r}: lesion_share must be in [0, 1], got "
+                             f"{self.lesion_share}")
+
+    def with_overrides(self, **changes: Any) -> Profile:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PROFILES = {
+    # Tests: seconds on a CPU.
+    "tiny": Profile("tiny", channels=(4, 8, 16), planar_levels=1, crop=(8, 64, 64), batch=2,
+                    max_steps=6, eval_every=3, patience=2, learning_rate=3e-3,
+                    validation_patients=2),
+    # `make run`'s default bundle: ~4 CPU-minutes of steps (2–3 minutes on 2 idle cores).
+    "quick": Profile("quick", channels=(8, 16, 32, 64), planar_levels=1, crop=(16, 96, 96),
+                     batch=2, max_steps=250, eval_every=125, patience=2, learning_rate=3e-3,
+                     validation_patients=6),
+    # The report's CPU model: ~10 minutes on 2 idle CPU cores.
+    "small": Profile("small", channels=(8, 16, 32, 64), planar_levels=1, crop=(16, 96, 96),
+                     batch=2, max_steps=600, eval_every=100, patience=3, learning_rate=3e-3,
+                     validation_patients=12),
+    # For a GPU: the reference width, isotropic, larger crops.
+    "full": Profile("full", channels=(16, 32, 64, 128), planar_levels=0, crop=(24, 160, 160),
+                    batch=4, max_steps=6000, eval_every=250, patience=6, learning_rate=1e-3,
+                    validation_patients=40),
+}

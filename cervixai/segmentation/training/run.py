@@ -1,0 +1,184 @@
+"""``cervixai train segmenter``: cohort → trained network → ONNX → scored → bundle entry."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cervixai.bundle import ModelEntry, add_file, cohort_fingerprint, library_versions, write_entry
+from cervixai.segmentation.training.data import Case, load_cohort
+from cervixai.segmentation.training.export import (
+    INPUT_NAME,
+    OPSET,
+    OUTPUT_NAME,
+    PARITY_TOLERANCE,
+    check_parity,
+    export_onnx,
+)
+from cervixai.segmentation.training.loop import train
+from cervixai.segmentation.training.metrics import dice, otsu_mask, summary
+from cervixai.segmentation.training.network import multiply_accumulates
+from cervixai.segmentation.training.profiles import Profile
+
+log = logging.getLogger(__name__)
+
+ENTRY_NAME = "segmenter"
+MODEL_FILE = "segmenter/model.onnx"
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
+PARITY_VOLUMES = 3
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    cohort: Path
+    out: Path
+    profile: Profile
+    loss: str = "focal"
+    seed: int = 0
+    cache: Path | None = None
+    limit: int | None = None
+    validation_share: float = 0.15
+    max_seconds: float | None = None
+    progress: bool = True
+
+
+class OnnxScorer:
+    """Probabilities from the exported graph, run exactly as the service runs it."""
+
+    def __init__(self, content: bytes, depth_multiple: int) -> None:
+        import onnxruntime as ort
+
+        from services.segmenter.config import InferenceSettings
+        from services.segmenter.model import session_options
+
+        self.session = ort.InferenceSession(content, session_options(InferenceSettings()),
+                                            providers=["CPUExecutionProvider"])
+        self.multiple = depth_multiple
+
+    def __call__(self, volume: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        from services.segmenter.model import pad_depth
+
+        padded = pad_depth(volume, self.multiple)[None, None]
+        out: np.ndarray[Any, Any] = self.session.run(None, {INPUT_NAME: padded})[0][0, 0]
+        return out[: volume.shape[0]]
+
+
+def split_validation(cases: Sequence[Case], share: float, seed: int
+                     ) -> tuple[list[Case], list[Case]]:
+    """Hold out ``share`` of the training patients (at least one) for validation."""
+    order = np.random.default_rng(seed).permutation(len(cases))
+    count = max(1, round(share * len(cases))) if len(cases) > 1 else 0
+    held = {int(i) for i in order[:count]}
+    return ([c for i, c in enumerate(cases) if i not in held],
+            [c for i, c in enumerate(cases) if i in held])
+
+
+def choose_postprocessing(probabilities: Sequence[np.ndarray[Any, Any]],
+                          cases: Sequence[Case]) -> tuple[float, bool, float]:
+    """The threshold and largest-component choice with the best mean validation Dice.
+
+    The largest component is tried only around the best plain threshold: labelling a volume is
+    the slow part of this search."""
+    from services.segmenter.model import keep_largest_component
+
+    def mean_dice(threshold: float, keep: bool) -> float:
+        total = 0.0
+        for p, case in zip(probabilities, cases, strict=True):
+            mask = p >= threshold
+            total += dice(keep_largest_component(mask) if keep else mask, case.mask)
+        return total / max(1, len(cases))
+
+    plain = [mean_dice(t, False) for t in THRESHOLDS]
+    j = int(np.argmax(plain))
+    best = (float(THRESHOLDS[j]), False, plain[j])
+    for k in range(max(0, j - 1), min(len(THRESHOLDS), j + 2)):
+        score = mean_dice(THRESHOLDS[k], True)
+        if score > best[2] + 1e-4:
+            best = (float(THRESHOLDS[k]), True, score)
+    return best
+
+
+def score(scorer: OnnxScorer, cases: Sequence[Case], threshold: float, keep: bool
+          ) -> dict[str, Any]:
+    from services.segmenter.model import keep_largest_component
+
+    model_scores, otsu_scores = [], []
+    for case in cases:
+        mask = scorer(case.volume) >= threshold
+        if keep:
+            mask = keep_largest_component(mask)
+        model_scores.append(dice(mask, case.mask))
+        otsu_scores.append(dice(otsu_mask(case.volume), case.mask))
+    return {"dice": summary(model_scores), "otsu_dice": summary(otsu_scores),
+            "per_patient_dice": {c.patient_id: round(s, 4)
+                                 for c, s in zip(cases, model_scores, strict=True)}}
+
+
+def train_segmenter(options: TrainOptions) -> ModelEntry:
+    """Train, export, check parity, score on the test split and write the bundle entry."""
+    started = time.perf_counter()
+    cache = options.cache or options.out.resolve().parent / ".cervixai-cache" / "segmenter"
+    cases = load_cohort(options.cohort, cache, limit=options.limit)
+    train_all = [c for c in cases if c.split == "train"]
+    test = [c for c in cases if c.split == "test"]
+    if not train_all or not test:
+        raise ValueError(f"{options.cohort} needs patients in both the train and test splits "
+                         f"(has {len(train_all)} and {len(test)})")
+    training, validation = split_validation(train_all, options.validation_share, options.seed)
+    log.info("patients: %d training, %d validation, %d test", len(training), len(validation),
+             len(test))
+    result = train(training, validation, options.profile, loss=options.loss, seed=options.seed,
+                   max_seconds=options.max_seconds, progress=options.progress)
+    network = result.network
+    content = export_onnx(network)
+    parity_volumes = [c.volume for c in test[:PARITY_VOLUMES]]
+    worst = check_parity(content, network, parity_volumes)
+    scorer = OnnxScorer(content, network.depth_multiple)
+    validation_probabilities = [scorer(c.volume) for c in validation]
+    threshold, keep, validation_dice = choose_postprocessing(validation_probabilities,
+                                                             validation)
+    test_scores = score(scorer, test, threshold, keep)
+    ref = add_file(options.out, MODEL_FILE, content)
+    profile = options.profile
+    entry = ModelEntry(
+        name=ENTRY_NAME,
+        task="lesion_segmentation",
+        algorithm="3d_se_unet",
+        feature_set="image",
+        files={"model": ref},
+        inputs=[{"name": INPUT_NAME, "dtype": "float32",
+                 "shape": ["batch", 1, f"slices (multiple of {network.depth_multiple})", 256,
+                           256]}],
+        outputs=[{"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", 1, "slices", 256,
+                                                                     256]}],
+        threshold=threshold,
+        metrics={
+            "test": {"patients": len(test), **test_scores},
+            "validation": {"patients": len(validation), "dice_mean": round(validation_dice, 4),
+                           "best_step": result.best_step,
+                           "training_dice_at_best_step": round(result.best_validation_dice, 4)},
+            "onnx_parity": {"max_abs_difference": worst, "tolerance": PARITY_TOLERANCE,
+                            "volumes": len(parity_volumes)},
+            "training": {"seconds": round(result.seconds, 1), "steps": result.steps,
+                         "stopped": result.stopped, "history": result.history,
+                         "total_seconds": round(time.perf_counter() - started, 1)},
+        },
+        training_data={**cohort_fingerprint(options.cohort), "training_patients": len(training),
+                       "validation_patients": len(validation), "test_patients": len(test)},
+        versions=library_versions("torch", "onnx", "onnxruntime", "numpy"),
+        parameters={
+            "profile": profile.as_dict(), "loss": options.loss, "seed": options.seed,
+            "channels": list(network.channels), "planar_levels": network.planar_levels,
+            "depth_multiple": network.depth_multiple, "largest_component": keep,
+            "opset": OPSET, "parameters": sum(p.numel() for p in network.parameters()),
+            "multiply_accumulates_24x256x256": multiply_accumulates(network, 24, 256, 256),
+        },
+    )
+    write_entry(options.out, entry)
+    return entry

@@ -1,0 +1,181 @@
+"""Training pieces (torch): the network, losses, metrics, data, export parity, the bundle entry."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from cervixai.segmentation.training.data import CropSampler, load_cohort  # noqa: E402
+from cervixai.segmentation.training.export import (  # noqa: E402
+    OPSET,
+    PARITY_TOLERANCE,
+    export_onnx,
+    parity,
+)
+from cervixai.segmentation.training.losses import (  # noqa: E402
+    focal_loss,
+    segmentation_loss,
+    soft_dice_loss,
+)
+from cervixai.segmentation.training.metrics import (  # noqa: E402
+    dice,
+    otsu_threshold,
+    summary,
+)
+from cervixai.segmentation.training.network import (  # noqa: E402
+    Conv3x3x3,
+    SEUNet3d,
+    multiply_accumulates,
+)
+
+
+def test_fast_cpu_convolution_is_the_same_convolution() -> None:
+    torch.manual_seed(0)
+    conv = Conv3x3x3(3, 5)
+    x = torch.randn(2, 3, 5, 9, 7, requires_grad=True)
+    conv.train()
+    fast = conv(x)
+    fast.square().sum().backward()
+    fast_grad, fast_weight_grad = x.grad.clone(), conv.weight.grad.clone()
+    x.grad, conv.weight.grad = None, None
+    conv.eval()
+    plain = conv(x)
+    plain.square().sum().backward()
+    torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast_grad, x.grad, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(fast_weight_grad, conv.weight.grad, atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("channels", "planar", "multiple"), [
+    ((4, 8), 0, 2), ((4, 8, 16), 0, 4), ((4, 8, 16), 1, 2), ((4, 8, 16, 32), 1, 4),
+    ((4, 8, 16, 32), 3, 1),
+])
+def test_network_keeps_the_shape_of_any_allowed_depth(channels: tuple[int, ...], planar: int,
+                                                      multiple: int) -> None:
+    network = SEUNet3d(channels, planar).eval()
+    assert network.depth_multiple == multiple
+    x = torch.rand(2, 1, 3 * multiple, 32, 32)
+    with torch.no_grad():
+        assert network(x).shape == x.shape
+    assert multiply_accumulates(network, 24, 256, 256) > 0
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"channels": (8,)}, "≥ 2 positive widths"),
+    ({"channels": (8, 0)}, "≥ 2 positive widths"),
+    ({"channels": (8, 16), "planar_levels": 2}, "planar_levels must be in 0..1"),
+])
+def test_network_rejects_bad_shapes(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        SEUNet3d(**kwargs)
+
+
+def test_focal_loss_is_the_formula() -> None:
+    logits = torch.tensor([2.0, -1.0, 0.5, -3.0])
+    target = torch.tensor([1.0, 0.0, 0.0, 1.0])
+    p = torch.sigmoid(logits)
+    p_t = torch.where(target == 1, p, 1 - p)
+    alpha_t = torch.where(target == 1, 0.25, 0.75)
+    expected = (-alpha_t * (1 - p_t) ** 2 * torch.log(p_t)).mean()
+    torch.testing.assert_close(focal_loss(logits, target), expected)
+    # γ = 0 and α = ½ is half the binary cross-entropy.
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+    torch.testing.assert_close(focal_loss(logits, target, alpha=0.5, gamma=0), bce / 2)
+    with pytest.raises(ValueError, match="alpha=2"):
+        focal_loss(logits, target, alpha=2)
+
+
+def test_dice_loss_and_combined_loss() -> None:
+    target = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    assert soft_dice_loss(torch.tensor([20.0, 20.0, -20.0, -20.0]), target) < 1e-3
+    # All wrong: only the smoothing term (1) is left, 1 − 1 / (2 + 2 + 1).
+    assert soft_dice_loss(torch.tensor([-20.0, -20.0, 20.0, 20.0]), target) == pytest.approx(
+        0.8, abs=1e-4)
+    logits = torch.zeros(4)
+    combined = segmentation_loss("focal+dice", logits, target)
+    torch.testing.assert_close(combined, 10 * focal_loss(logits, target)
+                               + soft_dice_loss(logits, target))
+    with pytest.raises(ValueError, match="unknown loss"):
+        segmentation_loss("bce", logits, target)
+
+
+@pytest.mark.parametrize(("prediction", "truth", "expected"), [
+    ([0, 0, 0], [0, 0, 0], 1.0),
+    ([1, 0, 0], [0, 0, 0], 0.0),
+    ([1, 1, 0], [1, 0, 0], 2 / 3),
+    ([1, 1, 0], [1, 1, 0], 1.0),
+])
+def test_dice(prediction: list[int], truth: list[int], expected: float) -> None:
+    assert dice(np.array(prediction, bool), np.array(truth, bool)) == pytest.approx(expected)
+
+
+def test_otsu_splits_two_populations() -> None:
+    rng = np.random.default_rng(0)
+    volume = np.concatenate([rng.normal(0.2, 0.03, 5000), rng.normal(0.7, 0.03, 5000)])
+    assert 0.3 < otsu_threshold(volume.astype(np.float32)) < 0.6
+
+
+def test_summary_has_a_bootstrap_interval() -> None:
+    s = summary([0.8, 0.9, 0.85, 0.95, 0.7])
+    assert s["n"] == 5 and s["ci95"][0] <= s["mean"] <= s["ci95"][1]
+    assert summary([])["mean"] is None
+
+
+def test_crops_have_the_profile_shape_and_find_lesions(cohort_cases: list) -> None:
+    sampler = CropSampler(cohort_cases, (8, 48, 48), lesion_share=1.0, seed=0)
+    volumes, masks = sampler.sample(6)
+    assert volumes.shape == masks.shape == (6, 1, 8, 48, 48)
+    assert volumes.dtype == np.float32
+    assert (masks.reshape(6, -1).max(axis=1) > 0).sum() >= 4  # centred on lesion voxels
+
+
+def test_ingestion_is_cached(small_cohort: Path, segmenter_bundle: Path) -> None:
+    cache = segmenter_bundle.parent / "cache"
+    files = sorted(cache.rglob("*.npz"))
+    assert len(files) == 12
+    before = [f.stat().st_mtime_ns for f in files]
+    cases = load_cohort(small_cohort, cache, limit=3)
+    assert [f.stat().st_mtime_ns for f in files] == before
+    assert cases[0].volume.shape[1:] == (256, 256) and cases[0].mask.shape == cases[0].volume.shape
+
+
+def test_export_is_dynamic_and_matches_torch() -> None:
+    import onnx
+
+    torch.manual_seed(0)
+    network = SEUNet3d((4, 8, 16), planar_levels=1).eval()
+    content = export_onnx(network)
+    model = onnx.load_from_string(content)
+    assert model.opset_import[0].version >= 17 and OPSET >= 17
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and dims[2].dim_param and dims[3].dim_value == 256
+    rng = np.random.default_rng(0)
+    volumes = [rng.random((d, 256, 256), dtype=np.float32) for d in (1, 5, 10)]
+    assert parity(content, network, volumes) < PARITY_TOLERANCE
+
+
+def test_bundle_entry_records_model_metrics_and_versions(segmenter_bundle: Path,
+                                                         manifest_entry: dict) -> None:
+    ref = manifest_entry["files"]["model"]
+    content = (segmenter_bundle / ref["path"]).read_bytes()
+    assert hashlib.sha256(content).hexdigest() == ref["sha256"]
+    metrics = manifest_entry["metrics"]
+    assert metrics["onnx_parity"]["max_abs_difference"] <= PARITY_TOLERANCE
+    assert metrics["onnx_parity"]["volumes"] >= 1
+    test = metrics["test"]
+    for name in ("dice", "otsu_dice"):
+        assert 0 <= test[name]["mean"] <= 1 and len(test[name]["ci95"]) == 2
+    assert len(test["per_patient_dice"]) == test["patients"] > 0
+    assert {"torch", "onnx", "onnxruntime", "python"} <= set(manifest_entry["versions"])
+    parameters = manifest_entry["parameters"]
+    assert parameters["profile"]["name"] == "tiny" and parameters["loss"] == "focal"
+    assert parameters["depth_multiple"] == 2
+    assert 0 < manifest_entry["threshold"] < 1
+    assert manifest_entry["training_data"]["clinical.csv_sha256"]
+    history = metrics["training"]["history"]
+    assert history and all(0 <= h["validation_dice"] <= 1 for h in history)
