@@ -164,7 +164,8 @@ class _TooLarge(Exception):
 
 
 async def _read_form(request: Request, limit: int) -> AssessmentInput:
-    """Decode the multipart body; InvalidInput lists every problem of stage and record."""
+    """Decode the multipart body; problems of stage, record and upload travel with the request
+    (``decoding_violations``) so that the pipeline reports them with those of the DICOM files."""
     try:
         form = await request.form(max_files=2000, max_fields=20, max_part_size=limit)
     except Exception as e:  # the multipart parser's errors carry no patient data
@@ -209,9 +210,8 @@ async def _read_form(request: Request, limit: int) -> AssessmentInput:
     if zip_data and files:
         violations.append(FieldViolation("files", "send DICOM files or one zip, not both"))
     await form.close()
-    if violations:
-        raise InvalidInput(violations)
-    return AssessmentInput(stage, record, files, zip_data)
+    # every problem is reported at once: the pipeline adds those of the DICOM files
+    return AssessmentInput(stage, record, files, zip_data, decoding_violations=violations)
 
 
 def _preview(result: Assessment) -> dict[str, Any]:

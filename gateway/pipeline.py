@@ -48,6 +48,9 @@ class AssessmentInput:
     clinical: clinical_pb2.ClinicalRecord
     files: Sequence[DicomSource] = ()
     zip_data: bytes = b""
+    # problems the API found while decoding the request (e.g. a clinical JSON object that could
+    # not become a ClinicalRecord); reported together with those of the DICOM files
+    decoding_violations: Sequence[FieldViolation] = ()
 
 
 @dataclass
@@ -94,7 +97,10 @@ class Pipeline:
         clock = _Clock(deadline_seconds)
         request_id = request_id or uuid.uuid4().hex
         started = time.monotonic()
-        stage, record_violations = self._check_record(request)
+        if request.decoding_violations:
+            stage, record_violations = None, list(request.decoding_violations)
+        else:
+            stage, record_violations = self._check_record(request)
         series, dicom_violations = self._ingest(request)
         if record_violations or dicom_violations:
             raise InvalidInput([*record_violations, *dicom_violations])
@@ -184,6 +190,8 @@ class Pipeline:
 
     def _ingest(self, request: AssessmentInput) -> tuple[IngestedSeries | None,
                                                           list[FieldViolation]]:
+        if any(v.field.startswith("files") for v in request.decoding_violations):
+            return None, []  # the API already said what is wrong with the upload
         if request.files and request.zip_data:
             return None, [FieldViolation("dicom_zip", "send DICOM files or one zip, not both")]
         try:
