@@ -238,6 +238,8 @@ function drawCurves(estimates) {
       ctx.lineTo(x(p.months), y(p.probability));
       last = p.probability;
     }
+    // the curve is known up to the end of the training follow-up, flat after its last event
+    ctx.lineTo(x(Math.max(Number(e.follow_up_months) || 0, 0)), y(last));
     ctx.stroke();
     ctx.fillStyle = colours[n % 2];
     ctx.fillText(LABELS[e.outcome] || e.outcome, W - 170, 20 + 14 * n);
