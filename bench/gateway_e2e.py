@@ -1,7 +1,7 @@
 """End-to-end gateway benchmark: the HTTP and gRPC APIs against the same pipeline called
 in-process, at concurrency 1, 4 and 16, in one run.
 
-    python bench/gateway.py --bundle BUNDLE --cohort COHORT [--requests 32]
+    python bench/gateway_e2e.py --bundle BUNDLE --cohort COHORT [--requests 32]
 
 Starts the three services and the gateway on loopback ports, then sends the same study (one
 test-split patient of COHORT, postoperative) three ways: through ``POST /v1/assessments``,

@@ -85,7 +85,8 @@ def test_postoperative_with_survival_and_streaming(system) -> None:
         probabilities = [p["probability"] for p in s["curve"]]
         assert probabilities == sorted(probabilities, reverse=True)
         assert 0 <= s["survival_probability_60_months"] <= s["survival_probability_12_months"] <= 1
-    assert len(body["preview"]["slices_png_base64"]) == int(body["series"]["slices"])  # int64: JSON string
+    # int64 fields are JSON strings
+    assert len(body["preview"]["slices_png_base64"]) == int(body["series"]["slices"])
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for p in system.series_files:
