@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     configure_logging("cervixai", os.environ.get("CERVIXAI_LOG_LEVEL", "INFO"), json_lines=False)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
