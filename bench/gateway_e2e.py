@@ -25,7 +25,7 @@ import httpx
 
 from cervix.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 from cervixai.clinical.proto import record_to_proto
-from cervixai.clinical.schema import Stage, variables_for
+from cervixai.clinical.schema import Stage
 from cervixai.clinical.validate import validate_record
 from cervixai.cohort import format as cf
 from cervixai.dicom import DicomSource
@@ -59,8 +59,7 @@ def start(bundle: Path) -> tuple[list[ServiceProcess], dict[str, str]]:
 def study(cohort: Path) -> tuple[dict[str, object], list[DicomSource]]:
     _, rows = cf.read_csv(cohort / cf.CLINICAL_CSV)
     row = next(r for r in rows if r["split"] == "test")
-    record = {v.name: (float(row[v.name]) if v.kind.value == "continuous" else row[v.name])
-              for v in variables_for(Stage.POSTOPERATIVE) if row.get(v.name)}
+    record = cf.record_of(row, Stage.POSTOPERATIVE)
     return record, read_sources(cohort / cf.IMAGES_DIR / row["patient_id"])
 
 

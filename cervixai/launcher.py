@@ -190,14 +190,13 @@ def demo(cohort: Path, url: str) -> None:
     """Assess one test-split patient of the cohort through the HTTP API and print the result."""
     import httpx
 
-    from cervixai.clinical.schema import Stage, variables_for
+    from cervixai.clinical.schema import Stage
     from cervixai.cohort import format as cf
     from cervixai.dicom.sources import read_sources
 
     _, rows = cf.read_csv(cohort / cf.CLINICAL_CSV)
     row = next(r for r in rows if r["split"] == "test")
-    record = {v.name: _typed(row[v.name], v.kind.value) for v in
-              variables_for(Stage.POSTOPERATIVE) if row.get(v.name)}
+    record = cf.record_of(row, Stage.POSTOPERATIVE)
     files = [("files", (s.name, s.data, "application/dicom"))
              for s in read_sources(cohort / cf.IMAGES_DIR / row["patient_id"])]
     print(f"example: postoperative assessment of synthetic patient {row['patient_id']} "
@@ -210,9 +209,6 @@ def demo(cohort: Path, url: str) -> None:
         return
     print(format_result(reply.json()))
 
-
-def _typed(text: str, kind: str) -> object:
-    return float(text) if kind == "continuous" else text
 
 
 def format_result(result: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cervixai.clinical.schema import VARIABLES
+from cervixai.clinical.schema import VARIABLES, Kind, Stage, variables_for
 
 FORMAT_VERSION = 1
 MANIFEST = "cohort.json"
@@ -57,6 +57,13 @@ class Problem:
         who = f"patient {self.patient}" if self.patient else "cohort"
         prefix = "" if self.severity == "error" else f"{self.severity}: "
         return f"{prefix}{who}: {self.field}: {self.message}"
+
+
+def record_of(row: Mapping[str, str], stage: Stage) -> dict[str, float | str]:
+    """The clinical variables that ``stage``'s models read, from one clinical.csv row (numbers as
+    floats, levels as text, empty cells left out) — ready for validation or the HTTP API."""
+    return {v.name: float(row[v.name]) if v.kind is Kind.CONTINUOUS else row[v.name]
+            for v in variables_for(stage) if row.get(v.name)}
 
 
 def task_label(row: Mapping[str, str], task: str) -> int:

@@ -101,11 +101,10 @@ def system(system_bundle: Path, e2e_cohort: Path,
                 time.sleep(0.2)
         _, rows = cf.read_csv(e2e_cohort / cf.CLINICAL_CSV)
         row = next(r for r in rows if r["split"] == "test" and r["tumor_size_cm"])
-        from cervixai.clinical.schema import Stage, variables_for
+        from cervixai.clinical.schema import Stage
 
-        record = {v.name: (float(row[v.name]) if v.kind.value == "continuous" else row[v.name])
-                  for v in variables_for(Stage.POSTOPERATIVE) if row.get(v.name)}
-        pre = {v.name: record[v.name] for v in variables_for(Stage.PREOPERATIVE)}
+        record = cf.record_of(row, Stage.POSTOPERATIVE)
+        pre = cf.record_of(row, Stage.PREOPERATIVE)
         files = sorted((e2e_cohort / cf.IMAGES_DIR / row["patient_id"]).glob("*.dcm"))
         yield System(env, processes, http_url, env["CERVIXAI_GATEWAY_ADDRESS"], e2e_cohort,
                      row["patient_id"], record, pre, files)
