@@ -3,7 +3,8 @@
     python bench/segmenter.py [--bundle BUNDLE] [--repeats 5] [--threads N] [--no-service]
 
 Prints: the machine's float32 matmul rate (numpy), then for the network torch eager and
-onnxruntime (default session options and the service's tuned options): latency, volumes/s,
+onnxruntime with the service's session options, on the 3-D graph and on the slice-major graph
+that training exports (docs/segmenter.md): latency, volumes/s,
 achieved GFLOP/s (2 × multiply-accumulates of the convolutions / latency) and its share of the
 matmul rate; then the gRPC service's round trip against a bare onnxruntime call. Without
 --bundle it benchmarks a randomly initialised network of the `small` profile (speed does not
@@ -50,11 +51,10 @@ def matmul_rate(repeats: int) -> float:
     return 2 * 2048**3 / fastest / 1e9
 
 
-def ort_session(content: bytes, tuned: bool, threads: int) -> Any:
+def ort_session(content: bytes, threads: int) -> Any:
+    """A CPU session with the service's options."""
     import onnxruntime as ort
 
-    if not tuned:
-        return ort.InferenceSession(content, providers=["CPUExecutionProvider"])
     from services.segmenter.config import InferenceSettings
     from services.segmenter.model import session_options
 
@@ -84,11 +84,11 @@ def network_rows(channels: tuple[int, ...], planar: int, repeats: int, threads: 
     with torch.no_grad():
         torch_s, _ = best_of(lambda: network(x), repeats)
     rows = [row(f"torch eager [{label}]", torch_s, flops, rate)]
-    for tuned in (False, True):
-        session = ort_session(content, tuned, threads)
+    graphs = {"3-D graph": export_onnx(network, layout="volumetric"), "slice-major": content}
+    for name, graph in graphs.items():
+        session = ort_session(graph, threads)
         feed = {session.get_inputs()[0].name: volume[None, None]}
         ort_s, _ = best_of(lambda s=session, f=feed: s.run(None, f), repeats)
-        name = "tuned" if tuned else "default options"
         rows.append(row(f"onnxruntime {name} [{label}]", ort_s, flops, rate))
     rows[0]["gmac"] = round(flops / 2e9, 2)
     return rows, content
@@ -131,7 +131,7 @@ def service_round_trip(bundle: Path, volume: np.ndarray[Any, Any], repeats: int,
         stub = segmenter_pb2_grpc.SegmenterStub(channel)
         request = segmenter_pb2.SegmentRequest(volume=volume_to_proto(volume, (5.0, 0.9, 0.9)))
         content = load_bundle(bundle).verified_bytes("segmenter")
-        session = ort_session(content, True, threads)
+        session = ort_session(content, threads)
         feed = {session.get_inputs()[0].name: volume[None, None]}
         service_times, bare_times = [], []
         stub.Segment(request, timeout=300)
@@ -211,9 +211,9 @@ def main() -> None:
     print(f"cores: {result['cores']}; numpy float32 matmul: {result['matmul_gflop_per_s']:.1f} "
           f"GFLOP/s (before/after {result['matmul_before_after']}); "
           f"volume 1×24×256×256")
-    print(f"{'':<46}{'latency s':>10}{'vol/s':>8}{'GFLOP/s':>9}{'of matmul':>11}")
+    print(f"{'':<50}{'latency s':>10}{'vol/s':>8}{'GFLOP/s':>9}{'of matmul':>11}")
     for r in rows:
-        print(f"{r['name']:<46}{r['latency_s']:>10.3f}{r['volumes_per_s']:>8.2f}"
+        print(f"{r['name']:<50}{r['latency_s']:>10.3f}{r['volumes_per_s']:>8.2f}"
               f"{r['gflop_per_s']:>9.1f}{r['share_of_matmul']:>11.0%}")
     if "service" in result:
         s = result["service"]

@@ -35,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     configure_logging("cervixai", os.environ.get("CERVIXAI_LOG_LEVEL", "INFO"), json_lines=False)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
+    # One line per request (httpx) or per copied DICOM module (highdicom) is noise here.
+    for chatty in ("httpx", "highdicom"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     if not hasattr(args, "func"):
         parser.print_help()
         return 2

@@ -30,8 +30,10 @@ from cervixai.segmentation.training.metrics import (  # noqa: E402
 from cervixai.segmentation.training.network import (  # noqa: E402
     Conv3x3x3,
     SEUNet3d,
+    SigmoidOutput,
     multiply_accumulates,
 )
+from cervixai.segmentation.training.slicewise import SliceMajorUNet  # noqa: E402
 
 
 def test_fast_cpu_convolution_is_the_same_convolution() -> None:
@@ -144,16 +146,51 @@ def test_ingestion_is_cached(small_cohort: Path, segmenter_bundle: Path) -> None
     assert cases[0].volume.shape[1:] == (256, 256) and cases[0].mask.shape == cases[0].volume.shape
 
 
-def test_export_is_dynamic_and_matches_torch() -> None:
+def _with_running_statistics(network: SEUNet3d) -> SEUNet3d:
+    """The network in eval mode with non-trivial batch-norm statistics (as after training)."""
+    generator = torch.Generator().manual_seed(1)
+    for module in network.modules():
+        if isinstance(module, torch.nn.BatchNorm3d):
+            c = module.num_features
+            module.running_mean = torch.rand(c, generator=generator) - 0.5
+            module.running_var = torch.rand(c, generator=generator) + 0.5
+            module.weight.data = torch.rand(c, generator=generator) + 0.5
+            module.bias.data = torch.rand(c, generator=generator) - 0.5
+    return network.eval()
+
+
+@pytest.mark.parametrize(("channels", "planar_levels"),
+                         [((4, 8, 16), 1), ((4, 8, 8, 16), 0), ((4, 8, 8, 16), 2)])
+def test_slice_major_network_computes_the_3d_network(channels: tuple[int, ...],
+                                                     planar_levels: int) -> None:
+    torch.manual_seed(0)
+    network = _with_running_statistics(SEUNet3d(channels, planar_levels))
+    volume = torch.rand(2, 1, 3 * network.depth_multiple, 24, 40)
+    with torch.no_grad():
+        expected = SigmoidOutput(network)(volume)
+        actual = SliceMajorUNet(network)(volume)
+    assert actual.shape == expected.shape
+    assert float((actual - expected).abs().max()) < 1e-5
+    with pytest.raises(ValueError, match="eval"):
+        SliceMajorUNet(network.train())
+
+
+@pytest.mark.parametrize("layout", ["slice_major", "volumetric"])
+def test_export_is_dynamic_and_matches_torch(layout: str) -> None:
     import onnx
 
     torch.manual_seed(0)
-    network = SEUNet3d((4, 8, 16), planar_levels=1).eval()
-    content = export_onnx(network)
+    network = _with_running_statistics(SEUNet3d((4, 8, 16), planar_levels=0))
+    content = export_onnx(network, layout=layout)  # type: ignore[arg-type]
     model = onnx.load_from_string(content)
     assert model.opset_import[0].version >= 17 and OPSET >= 17
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param and dims[2].dim_param and dims[3].dim_value == 256
+    kernels = {len(a.ints) for node in model.graph.node if node.op_type.startswith("Conv")
+               for a in node.attribute if a.name == "kernel_shape"}
+    initialisers = {len(t.dims) for t in model.graph.initializer}
+    # The slice-major graph holds 2-D kernels only: what onnxruntime runs in its NCHWc layout.
+    assert (5 not in initialisers) == (layout == "slice_major"), (kernels, initialisers)
     rng = np.random.default_rng(0)
     volumes = [rng.random((d, 256, 256), dtype=np.float32) for d in (1, 5, 10)]
     assert parity(content, network, volumes) < PARITY_TOLERANCE

@@ -7,12 +7,15 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from cervixai.segmentation.training.network import SEUNet3d, SigmoidOutput
+from cervixai.segmentation.training.slicewise import SliceMajorUNet
+
+Layout = Literal["slice_major", "volumetric"]
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +30,17 @@ class ParityError(RuntimeError):
     """onnxruntime's output differs from torch's by more than the tolerance."""
 
 
-def export_onnx(network: SEUNet3d, *, depth: int | None = None) -> bytes:
-    """The network with a sigmoid output as ONNX (opset 18), dynamic batch and depth."""
+def export_onnx(network: SEUNet3d, *, depth: int | None = None,
+                layout: Layout = "slice_major") -> bytes:
+    """The network with a sigmoid output as ONNX (opset 18), dynamic batch and depth.
+
+    ``slice_major`` (the default) exports :class:`SliceMajorUNet`, the same function written with
+    2-D operators, which onnxruntime's CPU provider runs in its blocked NCHWc layout (docs/
+    segmenter.md, Speed); ``volumetric`` exports the 3-D operators as they are.
+    """
     network = network.eval()
-    wrapped = SigmoidOutput(network).eval()
+    wrapped: torch.nn.Module = (SliceMajorUNet(network) if layout == "slice_major"
+                                else SigmoidOutput(network)).eval()
     depth = depth or 2 * network.depth_multiple
     example = torch.zeros(1, 1, depth, 256, 256)
     batch = torch.export.Dim("batch", min=1, max=64)
@@ -88,4 +98,5 @@ def check_parity(content: bytes, network: SEUNet3d, volumes: Sequence[np.ndarray
     return worst
 
 
-__all__ = ["OPSET", "PARITY_TOLERANCE", "ParityError", "check_parity", "export_onnx", "parity"]
+__all__ = ["OPSET", "PARITY_TOLERANCE", "Layout", "ParityError", "check_parity", "export_onnx",
+           "parity"]

@@ -176,7 +176,8 @@ def train_segmenter(options: TrainOptions) -> ModelEntry:
             "profile": profile.as_dict(), "loss": options.loss, "seed": options.seed,
             "channels": list(network.channels), "planar_levels": network.planar_levels,
             "depth_multiple": network.depth_multiple, "largest_component": keep,
-            "opset": OPSET, "parameters": sum(p.numel() for p in network.parameters()),
+            "opset": OPSET, "graph_layout": "slice_major",
+            "parameters": sum(p.numel() for p in network.parameters()),
             "multiply_accumulates_24x256x256": multiply_accumulates(network, 24, 256, 256),
         },
     )
