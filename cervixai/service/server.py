@@ -5,10 +5,7 @@ Usage (a service's ``__main__``)::
     config = ServerConfig.from_env("CERVIXAI_SEGMENTER")
     app = create_server(config, "segmenter", [(add_SegmenterServicer_to_server, servicer)],
                         [SEGMENTER_SERVICE_NAME])
-    app.start()
-    model.load(); model.warm_up()
-    app.set_serving(True)
-    app.wait_for_termination()   # SIGTERM / SIGINT drain in-flight requests, then return
+    return serve(app, model, on_ready)   # SIGTERM / SIGINT drain in-flight requests, then return
 
 Health starts NOT_SERVING, for the whole server ("") and for each service name, and turns SERVING
 only when the caller says the model is ready.
@@ -18,24 +15,40 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
+from cervixai.bundle import BundleError
 from cervixai.service.config import ServerConfig
 from cervixai.service.interceptor import ServiceInterceptor
 
 log = logging.getLogger(__name__)
 
 Registration = tuple[Callable[[Any, grpc.Server], None], Any]
+# After the server reports that it has stopped, the last replies may still sit in the socket's
+# send buffer; exiting at once can reset the connection under them.
+LINGER_SECONDS = 0.5
+# Exit status of a service whose model bundle cannot be served (missing, tampered, incompatible).
+EXIT_BAD_BUNDLE = 2
+
+
+class Servable(Protocol):
+    """A service's model object: loading checks the bundle, warm-up runs one inference."""
+
+    def load(self) -> None: ...
+
+    def warm_up(self) -> None: ...
 
 
 def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -56,7 +69,9 @@ class GrpcApp:
         service_names: Sequence[str],
         config: ServerConfig,
         port: int,
+        label: str = "service",
     ) -> None:
+        self.label = label
         self.server = server
         self.health = health_servicer
         self.service_names = tuple(service_names)
@@ -144,6 +159,32 @@ def create_server(
     if config.metrics_port:
         start_http_server(config.metrics_port, addr=config.host)
         log.info("metrics on http://%s:%d/metrics", config.host, config.metrics_port)
-    app = GrpcApp(server, health_servicer, service_names, config, port)
+    app = GrpcApp(server, health_servicer, service_names, config, port, service_label)
     app.set_serving(False)
     return app
+
+
+def serve(app: GrpcApp, model: Servable, on_ready: Callable[[], None]) -> int:
+    """Run a service's lifecycle and return its exit status.
+
+    Listen at once with health NOT_SERVING; load the model (sha256 checks) and warm it up; call
+    ``on_ready`` (model-info metrics, the "serving" log line); turn SERVING; on SIGTERM or SIGINT
+    drain in-flight requests and return 0. A bundle that cannot be served — missing, tampered,
+    or failing in onnxruntime — stops the server and returns :data:`EXIT_BAD_BUNDLE` with one line
+    on stderr (the traceback goes to the log when the cause is not a :class:`BundleError`).
+    """
+    app.install_signal_handlers()
+    app.start()
+    try:
+        model.load()
+        model.warm_up()
+    except Exception as e:  # anything from the file system to onnxruntime's own error types
+        log.error("cannot serve the model bundle: %s", e, exc_info=not isinstance(e, BundleError))
+        app.stop(0)
+        print(f"{app.label}: cannot serve the model bundle: {e}", file=sys.stderr)
+        return EXIT_BAD_BUNDLE
+    on_ready()
+    app.set_serving(True)
+    app.wait_for_termination()
+    time.sleep(LINGER_SECONDS)
+    return 0

@@ -1,6 +1,9 @@
 """Run the classifier service: config → models (sha256-checked, warmed up) → gRPC server.
 
     CERVIXAI_BUNDLE=BUNDLE python -m services.classifier
+
+A bad configuration or a bundle that cannot be served exits with status 2 and one line on stderr
+(:func:`cervixai.service.serve`).
 """
 
 from __future__ import annotations
@@ -9,8 +12,7 @@ import logging
 import sys
 
 from cervix.v1 import classifier_pb2_grpc
-from cervixai.bundle import BundleError
-from cervixai.service import configure_logging, create_server
+from cervixai.service import configure_logging, create_server, serve
 from services.classifier.config import ClassifierConfig
 from services.classifier.model import ClassifierModel
 from services.classifier.server import SERVICE_NAME, ClassifierServicer
@@ -29,19 +31,8 @@ def main() -> int:
     app = create_server(config.server, "classifier",
                         [(classifier_pb2_grpc.add_ClassifierServicer_to_server,
                           ClassifierServicer(model))], [SERVICE_NAME])
-    app.install_signal_handlers()
-    app.start()
-    try:
-        model.load()
-        model.warm_up()
-    except (BundleError, OSError, RuntimeError) as e:
-        print(f"classifier: cannot load models from {config.bundle}: {e}", file=sys.stderr)
-        app.stop(0)
-        return 1
-    app.set_serving(True)
-    log.info("serving %d classifier models", len(model.models))
-    app.wait_for_termination()
-    return 0
+    return serve(app, model, lambda: log.info("serving %d classifier models on %s",
+                                              len(model.models), app.address))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Run the survival service: ``CERVIXAI_BUNDLE=BUNDLE python -m services.survival``.
 
 Wiring only: config → server (health NOT_SERVING) → model load, sha256 check, warm-up → SERVING.
-A missing or bad bundle ends the process with status 1 and a one-line error.
+A bad configuration or a bundle that cannot be served exits with status 2 and one line on stderr
+(:func:`cervixai.service.serve`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ import logging
 import sys
 
 from cervix.v1 import survival_pb2_grpc
-from cervixai.bundle import BundleError
-from cervixai.service import configure_logging, create_server
+from cervixai.service import configure_logging, create_server, serve
 from services.survival.config import SurvivalConfig
 from services.survival.metrics import MODEL_INFO
 from services.survival.model import SurvivalModel
@@ -31,22 +31,14 @@ def main() -> int:
     app = create_server(config.server, "survival",
                         [(survival_pb2_grpc.add_SurvivalServicer_to_server,
                           SurvivalServicer(model))], [SERVICE_NAME])
-    app.start()
-    app.install_signal_handlers()
-    try:
-        model.load()
-        model.warm_up()
-    except (BundleError, ValueError, OSError) as e:
-        log.error("cannot serve: %s", e)
-        app.stop(0)
-        return 1
-    for outcome, loaded in model.outcomes.items():
-        MODEL_INFO.labels(outcome, loaded.entry.version, loaded.entry.algorithm,
-                          loaded.feature_set).set(1)
-    app.set_serving(True)
-    log.info("serving %s on %s", ", ".join(sorted(model.outcomes)), app.address)
-    app.wait_for_termination()
-    return 0
+
+    def ready() -> None:
+        for outcome, loaded in model.outcomes.items():
+            MODEL_INFO.labels(outcome, loaded.entry.version, loaded.entry.algorithm,
+                              loaded.feature_set).set(1)
+        log.info("serving %s on %s", ", ".join(sorted(model.outcomes)), app.address)
+
+    return serve(app, model, ready)
 
 
 if __name__ == "__main__":

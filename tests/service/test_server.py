@@ -172,3 +172,41 @@ def test_config_from_env_validates() -> None:
         ServerConfig.from_env("CERVIXAI_X", {"CERVIXAI_X_MAX_MESSAGE_BYTES": "1000"})
     with pytest.raises(ValueError, match="both a certificate and a key"):
         ServerConfig(tls_cert="/x.pem")
+
+
+class _FailingModel:
+    """Loads, then fails its warm-up the way onnxruntime does on an incompatible graph."""
+
+    def __init__(self) -> None:
+        self.loaded = False
+
+    def load(self) -> None:
+        self.loaded = True
+
+    def warm_up(self) -> None:
+        raise RuntimeError("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Unexpected input type")
+
+
+def test_a_model_that_cannot_warm_up_stops_the_server_with_one_line(capsys) -> None:
+    import signal
+
+    from cervixai.service import EXIT_BAD_BUNDLE, serve
+
+    app = create_server(ServerConfig(port=0, grace_seconds=1), "survival", [], [SERVICE])
+    model = _FailingModel()
+    readied: list[bool] = []
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        status = serve(app, model, lambda: readied.append(True))
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    assert status == EXIT_BAD_BUNDLE and model.loaded and not readied
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["survival: cannot serve the model bundle: [ONNXRuntimeError] : 2 : "
+                   "INVALID_ARGUMENT : Unexpected input type"]
+    channel = grpc.insecure_channel(app.address)
+    with pytest.raises(grpc.RpcError) as info:  # stopped: nothing listens any more
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+    assert info.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    channel.close()

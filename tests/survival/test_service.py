@@ -159,7 +159,7 @@ def test_a_tampered_bundle_is_refused(tmp_path: Path, clinical_bundle: Path) -> 
     shutil.copytree(clinical_bundle, copy)
     (copy / "survival" / "os_baseline.json").write_text('{"times_months": [1.0]}')
     done = _run({"CERVIXAI_BUNDLE": str(copy)})
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "sha256" in done.stderr and "refusing to load" in done.stderr
 
 
