@@ -111,6 +111,8 @@ def train(train_cases: Sequence[Case], validation_cases: Sequence[Case], profile
                 since_best += 1
             bar.set_postfix(loss=f"{running:.4f}", val_dice=f"{score:.3f}",
                             best=f"{best[0]:.3f}")
+            log.info("step %d: loss %.4f, validation Dice %.3f (best %.3f at step %d), %.0f s",
+                     step, running, score, best[0], best[1], elapsed)
             if since_best >= profile.patience:
                 stopped = "early stopping"
                 break
