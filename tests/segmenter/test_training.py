@@ -216,3 +216,31 @@ def test_bundle_entry_records_model_metrics_and_versions(segmenter_bundle: Path,
     assert manifest_entry["training_data"]["clinical.csv_sha256"]
     history = metrics["training"]["history"]
     assert history and all(0 <= h["validation_dice"] <= 1 for h in history)
+
+
+def test_batch_norm_recalibration_replaces_running_statistics_by_their_average() -> None:
+    from cervixai.segmentation.training.loop import recalibrate_batch_norm
+
+    class FixedSampler:
+        def __init__(self, seed: int) -> None:
+            self.rng = np.random.default_rng(seed)
+
+        def sample(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+            v = self.rng.random((batch, 1, 4, 16, 16), dtype=np.float32)
+            return v, np.zeros_like(v)
+
+    results = []
+    for garbage in (0.0, 5.0):
+        torch.manual_seed(0)
+        network = SEUNet3d((4, 8), planar_levels=1)
+        norms = [m for m in network.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+        for m in norms:
+            m.running_mean.fill_(garbage)
+            m.running_var.fill_(garbage + 1)
+        recalibrate_batch_norm(network, FixedSampler(3), batches=4, batch=2)  # type: ignore[arg-type]
+        assert not network.training
+        assert all(m.momentum == 0.1 and int(m.num_batches_tracked) == 4 for m in norms)
+        results.append(torch.cat([m.running_mean for m in norms]))
+    # Nothing of the earlier statistics survives: they are the average over the four batches.
+    torch.testing.assert_close(results[0], results[1])
+    assert float(results[0].abs().max()) > 0

@@ -56,6 +56,31 @@ def predict_volume(network: SEUNet3d, volume: np.ndarray[Any, Any]) -> np.ndarra
     return probabilities
 
 
+@torch.no_grad()
+def recalibrate_batch_norm(network: SEUNet3d, sampler: CropSampler, batches: int,
+                           batch: int) -> None:
+    """Set every batch norm's running statistics to their plain average over fresh batches.
+
+    With two crops a batch, the exponential running average follows the last few batches, whose
+    statistics swing with what the crops hold; evaluating with it made the validation Dice jump
+    between passes (0.56, 0.20, 0.67, 0.43 at steps 200–500) while the training loss fell
+    steadily. Averaging over many batches at each validation pass ("precise BN") removes that
+    noise; training itself normalises with batch statistics and is unaffected.
+    """
+    norms = [m for m in network.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    network.train()
+    for _ in range(batches):
+        volumes, _ = sampler.sample(batch)
+        network(torch.from_numpy(volumes))
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    network.eval()
+
+
 def validation_dice(network: SEUNet3d, cases: Sequence[Case]) -> float:
     """Mean Dice over whole volumes at the best of a few thresholds."""
     scores = np.zeros((len(cases), len(VALIDATION_THRESHOLDS)))
@@ -79,6 +104,8 @@ def train(train_cases: Sequence[Case], validation_cases: Sequence[Case], profile
         optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, profile.max_steps)
                                                  / profile.max_steps)) * 0.95 + 0.05)
     sampler = CropSampler(train_cases, profile.crop, profile.lesion_share, seed)
+    # Its own stream, so that calibrating does not change the training crops.
+    calibration = CropSampler(train_cases, profile.crop, profile.lesion_share, seed + 1)
     validation = list(validation_cases)[: profile.validation_patients]
     best = (-1.0, 0, copy.deepcopy(network.state_dict()))
     history: list[dict[str, float]] = []
@@ -101,6 +128,8 @@ def train(train_cases: Sequence[Case], validation_cases: Sequence[Case], profile
         elapsed = time.perf_counter() - start
         out_of_time = max_seconds is not None and elapsed > max_seconds
         if step % profile.eval_every == 0 or step == profile.max_steps or out_of_time:
+            recalibrate_batch_norm(network, calibration, profile.calibration_batches,
+                                   profile.batch)
             score = validation_dice(network, validation)
             history.append({"step": step, "loss": running, "validation_dice": score,
                             "seconds": time.perf_counter() - start})

@@ -21,11 +21,13 @@ class Profile:
     learning_rate: float
     lesion_share: float = 0.7            # share of crops centred near the lesion
     validation_patients: int = 16        # whole volumes scored at each validation pass
+    calibration_batches: int = 25        # batches averaged into batch norm's statistics
 
     def __post_init__(self) -> None:
-        if self.batch < 1 or self.max_steps < 1 or self.eval_every < 1 or self.patience < 1:
-            raise ValueError(f"profile {self.name!r}: batch, max_steps, eval_every and patience "
-                             "must be ≥ 1")
+        if min(self.batch, self.max_steps, self.eval_every, self.patience,
+               self.calibration_batches) < 1:
+            raise ValueError(f"profile {self.name!r}: batch, max_steps, eval_every, patience and "
+                             "calibration_batches must be ≥ 1")
         if not 0 <= self.lesion_share <= 1:
             raise ValueError(f"profile {self.name!r}: lesion_share must be in [0, 1], got "
                              f"{self.lesion_share}")
@@ -41,7 +43,7 @@ PROFILES = {
     # Tests: seconds on a CPU.
     "tiny": Profile("tiny", channels=(4, 8, 16), planar_levels=1, crop=(8, 64, 64), batch=2,
                     max_steps=6, eval_every=3, patience=2, learning_rate=3e-3,
-                    validation_patients=2),
+                    validation_patients=2, calibration_batches=2),
     # `make run`'s default bundle: ~4 CPU-minutes of steps (2–3 minutes on 2 idle cores).
     "quick": Profile("quick", channels=(8, 16, 32, 64), planar_levels=1, crop=(16, 96, 96),
                      batch=2, max_steps=250, eval_every=125, patience=2, learning_rate=3e-3,
