@@ -21,6 +21,7 @@ from scipy import ndimage
 from cervixai.bundle import Bundle, ModelEntry, load_bundle
 from cervixai.errors import FieldViolation, InvalidInput, NotReady
 from cervixai.features import measure
+from cervixai.features.shape import bounding_box
 from services.segmenter.codec import Segmentation
 from services.segmenter.config import InferenceSettings
 
@@ -43,11 +44,15 @@ def pad_depth(volume: F32, multiple: int) -> F32:
 
 def keep_largest_component(mask: Bool) -> Bool:
     """The largest 26-connected component of ``mask`` (the lesion is one body)."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    box = bounding_box(mask)
+    if box is None:
+        return mask
+    labels, count = ndimage.label(mask[box], structure=np.ones((3, 3, 3), bool))
     if count <= 1:
         return mask
     sizes = np.bincount(labels.ravel())[1:]
-    kept: Bool = labels == (int(np.argmax(sizes)) + 1)
+    kept: Bool = np.zeros_like(mask)
+    kept[box] = labels == (int(np.argmax(sizes)) + 1)
     return kept
 
 

@@ -106,3 +106,23 @@ def test_not_ready_before_load(segmenter_bundle: Path) -> None:
 
     with pytest.raises(NotReady):
         SegmenterModel(segmenter_bundle).predict(cases.phantom(2))
+
+
+def test_box_restricted_component_and_measurements_match_whole_volume_computations() -> None:
+    """Both work inside the mask's bounding box; the answers must be those of the whole volume."""
+    from scipy import ndimage
+
+    from cervixai.features import shape
+
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        dims = (int(rng.integers(1, 8)), int(rng.integers(1, 40)), int(rng.integers(1, 40)))
+        mask = rng.random(dims) < rng.choice([0.0, 0.01, 0.05, 0.3, 0.9])
+        labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+        expected = mask if count <= 1 else labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1
+        assert np.array_equal(keep_largest_component(mask), expected)
+        found = shape.measure(mask, (5.0, 0.7, 0.8))
+        assert found.voxel_count == int(mask.sum())
+        assert found.largest_slice_index == shape.largest_slice_index(mask)
+        assert found.max_diameter_mm == pytest.approx(
+            shape.max_inplane_diameter_mm(mask, 0.7, 0.8), abs=1e-9)
