@@ -27,7 +27,11 @@ from sklearn.pipeline import Pipeline
 
 from cervixai.bundle import load_bundle
 from cervixai.classification.inputs import input_layout
-from cervixai.classification.training.algorithms import make_algorithm, preprocessor
+from cervixai.classification.training.algorithms import (
+    TREE_ALGORITHMS,
+    make_algorithm,
+    preprocessor,
+)
 from cervixai.classification.training.dataset import load_cohort
 from cervixai.classification.training.export_onnx import INPUT_NAME, OUTPUT_NAME, to_onnx_model
 
@@ -39,7 +43,7 @@ def refit(algorithm: str, feature_set: str, task: str, hyperparameters: dict[str
     estimator, _ = make_algorithm(algorithm, seed=0)
     estimator.set_params(**hyperparameters)
     layout = input_layout(feature_set, task)
-    fitted = ImbPipeline([("prep", preprocessor(layout)),
+    fitted = ImbPipeline([("prep", preprocessor(layout, scale=algorithm not in TREE_ALGORITHMS)),
                           ("downsample", RandomUnderSampler(random_state=0)),
                           ("model", estimator)]).fit(X, y)
     return Pipeline([("prep", fitted.named_steps["prep"]), ("model", fitted.named_steps["model"])])

@@ -64,3 +64,23 @@ def test_image_feature_sets_need_images() -> None:
         model_input(input_layout("radiomics", "death"), [{}], None)
     with pytest.raises(ValueError, match="unknown feature set"):
         input_layout("pixels", "death")
+
+
+def test_tree_models_split_on_unscaled_values(clinical_cohort: Path) -> None:
+    """A float32 rescaling in onnxruntime must not move a value across a tree's split."""
+    data = load_cohort(clinical_cohort)
+    layout = input_layout("radiomics", "recurrence")
+    rng = np.random.default_rng(1)
+    images = [ImageFeatureValues(True, 0, rng.random((256, 256), dtype=np.float32),
+                                 {n: float(rng.normal(50, 20)) for n in FEATURE_NAMES})
+              for _ in range(len(data.records))]
+    X = model_input(layout, data.records, images)
+    scaled = preprocessor(layout).fit_transform(X)
+    raw = preprocessor(layout, scale=False).fit_transform(X)
+    assert raw.shape == scaled.shape
+    n_raw = layout.image_width + len(layout.continuous)
+    # radiomics and present continuous values arrive untouched; the one-hot part is shared
+    present = ~np.isnan(X[:, :n_raw])
+    np.testing.assert_array_equal(raw[:, :n_raw][present], X[:, :n_raw][present])
+    np.testing.assert_array_equal(raw[:, n_raw:], scaled[:, n_raw:])
+    assert not np.allclose(scaled[:, :layout.image_width], X[:, :layout.image_width])

@@ -23,6 +23,9 @@ from cervixai.classification.training.estimators import WeightedKNeighborsClassi
 ALGORITHMS = ("knn", "svm", "decision_tree", "random_forest", "balanced_random_forest",
               "weighted_decision_tree", "weighted_knn", "logistic_regression")
 QUICK_ALGORITHMS = ("logistic_regression", "balanced_random_forest", "weighted_knn")
+# Split on raw values: see `preprocessor(scale=False)`.
+TREE_ALGORITHMS = frozenset({"decision_tree", "weighted_decision_tree", "random_forest",
+                             "balanced_random_forest"})
 
 
 def make_algorithm(name: str, seed: int, *, quick: bool = False
@@ -60,23 +63,29 @@ def make_algorithm(name: str, seed: int, *, quick: bool = False
     raise ValueError(f"unknown algorithm {name!r}; expected one of {ALGORITHMS}")
 
 
-def preprocessor(layout: InputLayout) -> ColumnTransformer:
+def preprocessor(layout: InputLayout, *, scale: bool = True) -> ColumnTransformer:
     """Columns of the ``features`` tensor → model columns: pixels pass through (already in
     [0, 1]); radiomics are standardised; continuous clinical values imputed with the training
     median, min-max scaled and clipped; categorical codes one-hot encoded into the plan's
-    columns."""
+    columns.
+
+    ``scale=False`` (tree models) leaves radiomics and continuous values unscaled. A tree's
+    splits do not change under a monotone rescaling, but onnxruntime rescales in float32 where
+    scikit-learn did in float64: a value one float32 step from a split threshold then takes the
+    other branch (a balanced random forest trained on 2500 patients differed by 0.004 in
+    probability until its inputs reached the trees unscaled).
+    """
     # column ranges as slices: numpy views, not 65k-index copies, in scikit-learn
     parts: list[tuple[str, Any, slice]] = []
     w = layout.image_width
-    if layout.feature_set == "paper":
+    if layout.feature_set == "paper" or (layout.feature_set == "radiomics" and not scale):
         parts.append(("image", "passthrough", slice(0, w)))
     elif layout.feature_set == "radiomics":
         parts.append(("image", StandardScaler(), slice(0, w)))
     continuous = slice(w, w + len(layout.continuous))
-    parts.append(("continuous", Pipeline([
-        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-        ("scale", MinMaxScaler(clip=True)),
-    ]), continuous))
+    impute = SimpleImputer(strategy="median", keep_empty_features=True)
+    parts.append(("continuous", Pipeline([("impute", impute), ("scale", MinMaxScaler(clip=True))])
+                  if scale else impute, continuous))
     start = w + len(layout.continuous)
     categories = [[float(levels.index(level)) for level in columns]
                   for _, levels, columns in layout.categorical]

@@ -27,7 +27,11 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_pre
 from sklearn.pipeline import Pipeline
 
 from cervixai.classification.inputs import InputLayout
-from cervixai.classification.training.algorithms import make_algorithm, preprocessor
+from cervixai.classification.training.algorithms import (
+    TREE_ALGORITHMS,
+    make_algorithm,
+    preprocessor,
+)
 from cervixai.classification.training.metrics import threshold_for_sensitivity
 
 F64 = npt.NDArray[np.float64]
@@ -94,7 +98,8 @@ def fit_candidate(algorithm: str, layout: InputLayout, X: npt.NDArray[np.float32
     positives = int(y.sum())
     folds = min(protocol.folds, positives, len(y) - positives)
     notes = [] if folds == protocol.folds else [f"{folds}-fold CV (only {positives} positives)"]
-    steps: list[tuple[str, Any]] = [("prep", preprocessor(layout))]
+    steps: list[tuple[str, Any]] = [
+        ("prep", preprocessor(layout, scale=algorithm not in TREE_ALGORITHMS))]
     if protocol.downsample:
         steps.append(("downsample", RandomUnderSampler(sampling_strategy=1.0,
                                                        random_state=protocol.seed)))
