@@ -166,7 +166,8 @@ def load_series(sources: Sequence[DicomSource], *,
                         f"{fit.size}×{fit.size} over the full field of view; the models were "
                         f"trained on 256×256 and centre-cropped 320×320 acquisitions")
     info = _series_info(chosen.objects, stack, fit, orientation, (low, high))
-    logger.info("ingested an MR series: %d slices, %s, %s in-plane, %d warning(s)",
+    # DEBUG: training ingests thousands of series, and the gateway's audit line covers a request.
+    logger.debug("ingested an MR series: %d slices, %s, %s in-plane, %d warning(s)",
                 volume.shape[0], orientation, fit.handling, len(warnings))
     return IngestedSeries(volume, geometry, info, tuple(warnings))
 
