@@ -23,6 +23,15 @@ def test_synth_check_and_oracle(tmp_path: Path) -> None:
     oracle = json.loads(cervixai("oracle", str(out), "--json").stdout)
     assert set(oracle) == {"parametrial_invasion", "lymph_node_metastasis", "recurrence",
                            "death", "rfs", "os"}
+    for task in ("parametrial_invasion", "lymph_node_metastasis"):
+        figures = oracle[task]
+        assert set(figures) == {"prevalence", "oracle_auc", "preoperative_oracle_auc"}
+        assert 0.75 < figures["preoperative_oracle_auc"] < figures["oracle_auc"], figures
+    assert set(oracle["recurrence"]) == {"prevalence", "oracle_auc"}
+    text = cervixai("oracle", str(out)).stdout
+    pi_line = next(line for line in text.splitlines() if "parametrial_invasion:" in line)
+    shown = oracle["parametrial_invasion"]["preoperative_oracle_auc"]
+    assert f"preoperative_oracle_auc {shown:.3f}" in pi_line
     again = cervixai("synth", "--n", "5", "--out", str(out))
     assert again.returncode == 1 and "not empty" in again.stderr
 

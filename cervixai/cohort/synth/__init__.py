@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from cervixai import __version__
 from cervixai.cohort import format as cf
-from cervixai.cohort.synth.clinical import draw_clinical
+from cervixai.cohort.synth.clinical import ClinicalDraw, draw_clinical
 from cervixai.cohort.synth.outcomes import Outcomes, draw_outcomes
 
 GENERATOR = "cervixai synthetic cohort v1"
@@ -70,6 +71,32 @@ def _stratified_split(labels: np.ndarray, rng: np.random.Generator,
     return split
 
 
+@dataclass(frozen=True)
+class PatientDraw:
+    """The per-patient draw of a cohort, before its split, acquisitions and images."""
+
+    clinical: ClinicalDraw
+    heterogeneity: npt.NDArray[np.float64]
+    irregularity: npt.NDArray[np.float64]
+    outcomes: Outcomes
+    # the cohort's generator, positioned after the outcomes (the split and acquisitions follow)
+    rng: np.random.Generator
+    patient_seeds: list[np.random.SeedSequence]
+
+
+def draw_patients(n: int, seed: int) -> PatientDraw:
+    """The clinical variables, image latents and outcomes that ``synthesize(out, n, seed)`` writes
+    — the same random stream, without writing anything or rendering an image."""
+    root = np.random.SeedSequence(seed)
+    cohort_seed, *patient_seeds = root.spawn(n + 1)
+    rng = np.random.default_rng(cohort_seed)
+    clinical = draw_clinical(n, rng)
+    heterogeneity = rng.standard_normal(n)
+    irregularity = rng.standard_normal(n)
+    outcomes = draw_outcomes(clinical, heterogeneity, irregularity, rng)
+    return PatientDraw(clinical, heterogeneity, irregularity, outcomes, rng, patient_seeds)
+
+
 def synthesize(out: Path, n: int, seed: int, *, images: bool = True, workers: int | None = None,
                progress: Callable[[int, int], None] | None = None) -> dict[str, object]:
     """Write a synthetic cohort of ``n`` patients into ``out`` (which must not exist or be empty).
@@ -82,13 +109,10 @@ def synthesize(out: Path, n: int, seed: int, *, images: bool = True, workers: in
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty; choose a new folder")
     out.mkdir(parents=True, exist_ok=True)
-    root = np.random.SeedSequence(seed)
-    cohort_seed, *patient_seeds = root.spawn(n + 1)
-    rng = np.random.default_rng(cohort_seed)
-    clinical = draw_clinical(n, rng)
-    heterogeneity = rng.standard_normal(n)
-    irregularity = rng.standard_normal(n)
-    outcomes = draw_outcomes(clinical, heterogeneity, irregularity, rng)
+    drawn = draw_patients(n, seed)
+    rng, patient_seeds = drawn.rng, drawn.patient_seeds
+    clinical, outcomes = drawn.clinical, drawn.outcomes
+    heterogeneity, irregularity = drawn.heterogeneity, drawn.irregularity
     strata = (outcomes.parametrial_invasion.astype(int) * 4 + outcomes.recurrence * 2
               + outcomes.lymph_node_metastasis)
     split = _stratified_split(strata, rng)

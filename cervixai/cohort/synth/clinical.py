@@ -119,11 +119,12 @@ def draw_clinical(n: int, rng: np.random.Generator) -> ClinicalDraw:
     age = cont["age_years"]
     cols["age_years"] = np.round(np.clip(rng.normal(age["mean"], age["sd"], n), 22, 85))
     for name in ("scca_ng_ml", "operative_time_min", "blood_loss_ml"):
-        q = cont[name]
         u = _copula_u(rng, s, SEVERITY_LOADING[name])
-        values = _two_piece_lognormal(u, q["median"], q["iqr"][0], q["iqr"][1])
-        cols[name] = np.round(values, 1) if name == "scca_ng_ml" else np.round(values)
-    cols["scca_ng_ml"] = np.clip(cols["scca_ng_ml"], 0.1, 900)
+        if name == "scca_ng_ml":
+            cols[name] = scca_from_u(u)
+            continue
+        q = cont[name]
+        cols[name] = np.round(_two_piece_lognormal(u, q["median"], q["iqr"][0], q["iqr"][1]))
     cols["operative_time_min"] = np.clip(cols["operative_time_min"], 60, 900)
     cols["blood_loss_ml"] = np.clip(cols["blood_loss_ml"], 10, 5000)
 
@@ -157,11 +158,26 @@ def draw_clinical(n: int, rng: np.random.Generator) -> ClinicalDraw:
     return ClinicalDraw(cols, s, true_size)
 
 
+def scca_from_u(u: FloatArray) -> FloatArray:
+    """The recorded SCC antigen (ng/mL) of copula quantile ``u``: Table 1's two-piece log-normal,
+    rounded to 0.1 and kept within 0.1–900."""
+    q = table1()["continuous"]["scca_ng_ml"]
+    values = _two_piece_lognormal(u, q["median"], q["iqr"][0], q["iqr"][1])
+    out: FloatArray = np.clip(np.round(values, 1), 0.1, 900)
+    return out
+
+
 def _tumor_size(rng: np.random.Generator, s: FloatArray) -> FloatArray:
+    u = _copula_u(rng, s, SEVERITY_LOADING["tumor_size_cm"])
+    return tumor_size_from_u(u)
+
+
+def tumor_size_from_u(u: FloatArray) -> FloatArray:
+    """The drawn tumour size (cm, before the FIGO IA map) of copula quantile ``u``: Table 1's size
+    bins, positioned within the bin by ``u``, rounded to 0.1 (nondecreasing in ``u``)."""
     counts = table1()["categorical"]["tumor_size_cm"]
     p = np.array(list(counts.values()), dtype=float)
     p /= p.sum()
-    u = _copula_u(rng, s, SEVERITY_LOADING["tumor_size_cm"])
     edges = np.cumsum(p)
     edges[-1] = 1.0
     b = np.searchsorted(edges, u, side="right").clip(0, len(p) - 1)
