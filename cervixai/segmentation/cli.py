@@ -46,6 +46,9 @@ def add_train_command(train_subparsers: Any) -> None:
                    help="override the widths per level, e.g. 8,16,32,64")
     p.add_argument("--planar-levels", type=int, default=None,
                    help="override how many top levels convolve in plane only (1×3×3)")
+    p.add_argument("--device", default="auto",
+                   help="where training runs: auto (CUDA when torch sees a GPU, else CPU), cpu, "
+                        "cuda or cuda:N")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         cohort=args.cohort, out=args.out, profile=profile, loss=args.loss, seed=args.seed,
         cache=args.cache, limit=args.limit,
         max_seconds=args.max_minutes * 60 if args.max_minutes else None,
-        progress=not args.no_progress))
+        progress=not args.no_progress, device=args.device))
     test = entry.metrics["test"]
     print(json.dumps({
         "bundle": str(args.out), "entry": entry.name, "version": entry.version,

@@ -213,6 +213,8 @@ def test_bundle_entry_records_model_metrics_and_versions(segmenter_bundle: Path,
     parameters = manifest_entry["parameters"]
     assert parameters["profile"]["name"] == "tiny" and parameters["loss"] == "focal"
     assert parameters["depth_multiple"] == 2
+    expected_device = "cuda" if torch.cuda.is_available() else "cpu"
+    assert parameters["device"].split(" ")[0] == expected_device
     assert 0 < manifest_entry["threshold"] < 1
     assert manifest_entry["training_data"]["clinical.csv_sha256"]
     history = metrics["training"]["history"]
@@ -245,3 +247,65 @@ def test_batch_norm_recalibration_replaces_running_statistics_by_their_average()
     # Nothing of the earlier statistics survives: they are the average over the four batches.
     torch.testing.assert_close(results[0], results[1])
     assert float(results[0].abs().max()) > 0
+
+
+@pytest.mark.parametrize(("name", "expected"), [("cpu", "cpu"), ("auto", None), ("cuda", "cuda")])
+def test_training_device_resolution(name: str, expected: str | None) -> None:
+    from cervixai.segmentation.training.loop import resolve_device
+
+    if expected == "cuda" and not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA device"):
+            resolve_device(name)
+        return
+    device = resolve_device(name)
+    assert device.type == (expected or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+@pytest.mark.parametrize("name", ["gpu", "mps", "tpu:0"])
+def test_training_device_refuses_other_names(name: str) -> None:
+    from cervixai.segmentation.training.loop import resolve_device
+
+    with pytest.raises((ValueError, RuntimeError), match=name.split(":")[0]):
+        resolve_device(name)
+
+
+def _tiny_cases(count: int) -> list:
+    from cervixai.segmentation.training.data import Case
+
+    rng = np.random.default_rng(1)
+    cases = []
+    for i in range(count):
+        volume = rng.random((8, 32, 32), dtype=np.float32) * 0.2
+        mask = np.zeros(volume.shape, bool)
+        mask[2:6, 10:20, 12:22] = True
+        volume[mask] += 0.6
+        cases.append(Case(f"P{i}", "train", volume, mask, (4.0, 0.8, 0.8)))
+    return cases
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_on_cuda_returns_a_cpu_network_that_exports() -> None:
+    from cervixai.segmentation.training.loop import train
+    from cervixai.segmentation.training.profiles import PROFILES
+
+    cases = _tiny_cases(4)
+    profile = PROFILES["tiny"].with_overrides(crop=(8, 32, 32), max_steps=4)
+    result = train(cases[:3], cases[3:], profile, device="cuda", progress=False)
+    assert result.device.startswith("cuda (")
+    assert all(p.device.type == "cpu" for p in result.network.parameters())
+    content = export_onnx(result.network)
+    assert parity(content, result.network, [cases[3].volume]) < PARITY_TOLERANCE
+
+
+def test_training_on_cpu_reports_its_device_and_keeps_the_best_validation() -> None:
+    from cervixai.segmentation.training.loop import train
+    from cervixai.segmentation.training.profiles import PROFILES
+
+    cases = _tiny_cases(4)
+    profile = PROFILES["tiny"].with_overrides(crop=(8, 32, 32), max_steps=4, eval_every=2,
+                                              patience=5)
+    result = train(cases[:3], cases[3:], profile, device="cpu", progress=False)
+    assert result.device == "cpu" and result.steps == 4
+    scores = [h["validation_dice"] for h in result.history]
+    assert len(scores) == 2 and result.best_validation_dice == max(scores)
+    assert result.best_step == 2 * (int(np.argmax(scores)) + 1)

@@ -37,6 +37,7 @@ class TrainingResult:
     steps: int
     seconds: float
     stopped: str                          # "early stopping", "max steps" or "time limit"
+    device: str                           # where the steps ran, e.g. "cpu", "cuda (NVIDIA H200)"
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -45,16 +46,35 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)  # for third-party code using the global state
 
 
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when torch sees a GPU, else CPU), ``cpu`` or ``cuda[:N]``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda[:N], got {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but torch {torch.__version__} sees no "
+                         "CUDA device")
+    return device
+
+
+def device_of(network: torch.nn.Module) -> torch.device:
+    return next(network.parameters()).device
+
+
 @torch.no_grad()
 def predict_volume(network: SEUNet3d, volume: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Probabilities for one whole volume (padded to the depth multiple, cropped back)."""
+    """Probabilities for one whole volume (padded to the depth multiple, cropped back), computed
+    on the network's device."""
     network.eval()
     depth = volume.shape[0]
     multiple = network.depth_multiple
     target = -(-depth // multiple) * multiple
     padded = np.pad(volume, [(0, target - depth), (0, 0), (0, 0)])
-    logits = network(torch.from_numpy(np.ascontiguousarray(padded, np.float32))[None, None])
-    probabilities: np.ndarray[Any, Any] = torch.sigmoid(logits)[0, 0, :depth].numpy()
+    inputs = torch.from_numpy(np.ascontiguousarray(padded, np.float32))[None, None]
+    logits = network(inputs.to(device_of(network)))
+    probabilities: np.ndarray[Any, Any] = torch.sigmoid(logits)[0, 0, :depth].cpu().numpy()
     return probabilities
 
 
@@ -75,9 +95,10 @@ def recalibrate_batch_norm(network: SEUNet3d, sampler: CropSampler, batches: int
         m.reset_running_stats()
         m.momentum = None  # cumulative average
     network.train()
+    device = device_of(network)
     for _ in range(batches):
         volumes, _ = sampler.sample(batch)
-        network(torch.from_numpy(volumes))
+        network(torch.from_numpy(volumes).to(device))
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     network.eval()
@@ -95,12 +116,20 @@ def validation_dice(network: SEUNet3d, cases: Sequence[Case]) -> float:
 
 def train(train_cases: Sequence[Case], validation_cases: Sequence[Case], profile: Profile, *,
           loss: str = "focal", seed: int = 0, max_seconds: float | None = None,
-          progress: bool = True) -> TrainingResult:
-    """Train a :class:`SEUNet3d` on ``train_cases``; keep the weights of the best validation."""
+          progress: bool = True, device: str = "cpu") -> TrainingResult:
+    """Train a :class:`SEUNet3d` on ``train_cases``; keep the weights of the best validation.
+
+    ``device`` is where the steps run (see :func:`resolve_device`); the network comes back on the
+    CPU, ready for export. Crops are drawn on the CPU either way, so a seed gives the same crops
+    on every device (the arithmetic differs in the last bits between devices).
+    """
     if not train_cases:
         raise ValueError("no training patients")
+    target = resolve_device(device)
+    if target.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop shapes: pick the fastest kernels once
     seed_everything(seed)
-    network = SEUNet3d(profile.channels, profile.planar_levels)
+    network = SEUNet3d(profile.channels, profile.planar_levels).to(target)
     optimiser = torch.optim.Adam(network.parameters(), lr=profile.learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, profile.max_steps)
@@ -121,8 +150,8 @@ def train(train_cases: Sequence[Case], validation_cases: Sequence[Case], profile
         network.train()
         volumes, masks = sampler.sample(profile.batch)
         optimiser.zero_grad(set_to_none=True)
-        value = segmentation_loss(loss, network(torch.from_numpy(volumes)),
-                                  torch.from_numpy(masks))
+        value = segmentation_loss(loss, network(torch.from_numpy(volumes).to(target)),
+                                  torch.from_numpy(masks).to(target))
         value.backward()  # type: ignore[no-untyped-call]
         optimiser.step()
         schedule.step()
@@ -155,9 +184,11 @@ def train(train_cases: Sequence[Case], validation_cases: Sequence[Case], profile
             break
     bar.close()
     network.load_state_dict(best[2])
-    network.eval()
+    network.cpu().eval()
+    where = (f"cuda ({torch.cuda.get_device_name(target)})" if target.type == "cuda"
+             else "cpu")
     return TrainingResult(network, best[0], best[1], step, time.perf_counter() - start, stopped,
-                          history)
+                          where, history)
 
 
 def _bar(total: int, enabled: bool) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ class TrainOptions:
     validation_share: float = 0.15
     max_seconds: float | None = None
     progress: bool = True
+    device: str = "auto"
 
 
 class OnnxScorer:
@@ -104,8 +105,10 @@ def choose_postprocessing(probabilities: Sequence[np.ndarray[Any, Any]],
     return best
 
 
-def score(scorer: OnnxScorer, cases: Sequence[Case], threshold: float, keep: bool
-          ) -> dict[str, Any]:
+def score(scorer: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]], cases: Sequence[Case],
+          threshold: float, keep: bool) -> dict[str, Any]:
+    """Test figures: Dice per patient at ``threshold`` (largest component if ``keep``), Otsu's
+    Dice beside it."""
     from services.segmenter.model import keep_largest_component
 
     model_scores, otsu_scores = [], []
@@ -134,7 +137,8 @@ def train_segmenter(options: TrainOptions) -> ModelEntry:
     log.info("patients: %d training, %d validation, %d test", len(training), len(validation),
              len(test))
     result = train(training, validation, options.profile, loss=options.loss, seed=options.seed,
-                   max_seconds=options.max_seconds, progress=options.progress)
+                   max_seconds=options.max_seconds, progress=options.progress,
+                   device=options.device)
     network = result.network
     content = export_onnx(network)
     parity_volumes = [c.volume for c in test[:PARITY_VOLUMES]]
@@ -174,6 +178,7 @@ def train_segmenter(options: TrainOptions) -> ModelEntry:
         versions=library_versions("torch", "onnx", "onnxruntime", "numpy"),
         parameters={
             "profile": profile.as_dict(), "loss": options.loss, "seed": options.seed,
+            "device": result.device,
             "channels": list(network.channels), "planar_levels": network.planar_levels,
             "depth_multiple": network.depth_multiple, "largest_component": keep,
             "opset": OPSET, "graph_layout": "slice_major",
