@@ -43,6 +43,10 @@ TASKS_BY_STAGE: dict[Stage, tuple[str, ...]] = {
     Stage.POSTOPERATIVE: ("parametrial_invasion", "lymph_node_metastasis", "recurrence", "death"),
 }
 IMAGE_WIDTH = {"paper": 256 * 256, "radiomics": len(FEATURE_NAMES), "clinical": 0}
+# The named image columns the manifest records (the 65,536 pixels go unnamed): a bundle trained
+# on another radiomics vector — other names, order or length — is refused at load.
+IMAGE_FEATURES: dict[str, tuple[str, ...]] = {"paper": (), "radiomics": FEATURE_NAMES,
+                                              "clinical": ()}
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class InputLayout:
     def to_dict(self) -> dict[str, Any]:
         return {"feature_set": self.feature_set, "clinical_plan": self.clinical_plan,
                 "image_width": self.image_width, "width": self.width,
+                "image_features": list(IMAGE_FEATURES[self.feature_set]),
                 "continuous": list(self.continuous),
                 "categorical": [{"variable": v, "levels": list(levels), "columns": list(cols)}
                                 for v, levels, cols in self.categorical]}

@@ -85,7 +85,8 @@ class ClassifierModel:
             if recorded != layout.to_dict():
                 raise BundleError(f"{name}: the manifest's input layout differs from this "
                                   "version's for feature set "
-                                  f"{entry.feature_set!r}; retrain the bundle")
+                                  f"{entry.feature_set!r}{_image_difference(recorded, layout)}; "
+                                  "retrain the bundle")
             session = ort.InferenceSession(bundle.verified_bytes(name), options,
                                            providers=["CPUExecutionProvider"])
             inputs, outputs = session.get_inputs(), session.get_outputs()
@@ -132,3 +133,27 @@ class ClassifierModel:
         out = model.session.run([OUTPUT_NAME], {INPUT_NAME: features})[0]
         INFERENCE_SECONDS.labels(model.task).observe(time.perf_counter() - start)
         return float(out[0, 1])
+
+
+def _image_difference(recorded: object, layout: InputLayout) -> str:
+    """What differs in the named image features, for the refusal message ('' if they agree)."""
+    current = layout.to_dict()["image_features"]
+    if not isinstance(recorded, dict):
+        return ""
+    before = recorded.get("image_features")
+    if before == current:
+        return ""
+    if before is None:
+        return (f": the bundle records {recorded.get('image_width')} image features without "
+                f"names, this version computes {len(current)}")
+    missing = [n for n in current if n not in before]
+    extra = [n for n in before if n not in current]
+    detail = (f": the bundle was trained on {len(before)} image features, this version "
+              f"computes {len(current)}")
+    if missing:
+        detail += f" (new: {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''})"
+    if extra:
+        detail += f" (gone: {', '.join(extra[:4])}{' …' if len(extra) > 4 else ''})"
+    if not missing and not extra:
+        detail += " in another order"
+    return detail

@@ -59,6 +59,13 @@ def test_missing_values_are_nan_and_unknown_levels_minus_one() -> None:
     assert list(row[2:]) == [0.0, 3.0, -1.0]
 
 
+def test_the_layout_records_the_radiomics_names_in_vector_order() -> None:
+    layout = input_layout("radiomics", "parametrial_invasion").to_dict()
+    assert layout["image_features"] == list(FEATURE_NAMES)
+    assert layout["image_width"] == len(FEATURE_NAMES) == 35
+    assert input_layout("paper", "death").to_dict()["image_features"] == []
+
+
 def test_image_feature_sets_need_images() -> None:
     with pytest.raises(ValueError, match="needs image features"):
         model_input(input_layout("radiomics", "death"), [{}], None)

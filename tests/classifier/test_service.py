@@ -24,7 +24,7 @@ from cervixai.classification.training.export_onnx import onnx_probabilities
 from cervixai.classification.training.train_classifier import TrainSummary
 from cervixai.clinical import ClinicalRecord
 from cervixai.clinical.proto import record_to_proto
-from cervixai.features import ImageFeatureValues
+from cervixai.features import FEATURE_NAMES, ImageFeatureValues
 from cervixai.service import channel_options, violations_from_error
 
 PREFIX = "CERVIXAI_CLASSIFIER"
@@ -173,3 +173,31 @@ def test_a_tampered_bundle_is_refused(bundle: Path, tmp_path: Path) -> None:
                                env={k: v for k, v in env.items() if k != "CERVIXAI_BUNDLE"},
                                capture_output=True, text=True, timeout=60)
     assert no_bundle.returncode != 0 and "CERVIXAI_BUNDLE is not set" in no_bundle.stderr
+
+
+def test_a_bundle_trained_on_another_radiomics_vector_is_refused(bundle: Path,
+                                                                 tmp_path: Path) -> None:
+    """A manifest written before the margin and heterogeneity features were added (27 unnamed
+    radiomics columns) must not be fed today's longer vector: loading names the difference."""
+    import json
+
+    from cervixai.bundle import BundleError
+    from services.classifier.model import ClassifierModel
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    layout = manifest["models"]["classifier.lymph_node_metastasis"]["parameters"]["input_layout"]
+    assert layout["image_features"] == list(FEATURE_NAMES)
+    old = {k: v for k, v in layout.items() if k != "image_features"}
+    old["image_width"], old["width"] = 27, layout["width"] - len(FEATURE_NAMES) + 27
+    manifest["models"]["classifier.lymph_node_metastasis"]["parameters"]["input_layout"] = old
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=f"records 27 image features without names, this "
+                                          f"version computes {len(FEATURE_NAMES)}"):
+        ClassifierModel(copy).load()
+    renamed = dict(layout, image_features=[*FEATURE_NAMES[:-1], "texture_gone"])
+    manifest["models"]["classifier.lymph_node_metastasis"]["parameters"]["input_layout"] = renamed
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"new: heterogeneity_lag1_cv\) \(gone: texture_gone\)"):
+        ClassifierModel(copy).load()

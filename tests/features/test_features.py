@@ -3,6 +3,8 @@ that the synthetic cohort hides in texture and outline."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from cervix.v1 import common_pb2
 from cervixai.cohort.synth.image import render
 from cervixai.errors import InvalidInput
 from cervixai.features import FEATURE_NAMES, extract, from_proto, image_vector, measure
+from cervixai.features.radiomics import radiomics
 
 
 def _ball(shape: tuple[int, int, int], centre: tuple[float, float, float],
@@ -37,6 +40,7 @@ def test_empty_mask_and_bad_input() -> None:
         measure(np.zeros((8, 8), bool), (1.0, 1.0, 1.0))
 
 
+@functools.cache
 def _lesion(irregularity: float, heterogeneity: float, seed: int):
     r = render(np.random.default_rng(seed), tumor_size_cm=4.0, heterogeneity=heterogeneity,
                irregularity=irregularity, matrix=256, pixel_mm=0.8, slice_mm=5.0, slices=20)
@@ -44,14 +48,109 @@ def _lesion(irregularity: float, heterogeneity: float, seed: int):
     return extract(volume, r.mask, (5.0, 0.8, 0.8)).radiomics
 
 
-def test_radiomics_see_outline_irregularity_and_texture_heterogeneity() -> None:
+@pytest.mark.parametrize(("name", "factor"), [
+    ("outline_radial_cv", 1.5), ("margin_ellipsoid_cv", 2.0), ("margin_slice_ellipse_cv", 2.0)])
+def test_radiomics_see_outline_irregularity(name: str, factor: float) -> None:
     seeds = range(4)
-    smooth = [_lesion(-2.5, 0.0, s)["outline_radial_cv"] for s in seeds]
-    lobulated = [_lesion(2.5, 0.0, s)["outline_radial_cv"] for s in seeds]
-    assert np.mean(lobulated) > 1.5 * np.mean(smooth)
-    uniform = [_lesion(0.0, -2.5, s)["intensity_std"] for s in seeds]
-    heterogeneous = [_lesion(0.0, 2.5, s)["intensity_std"] for s in seeds]
-    assert np.mean(heterogeneous) > 1.5 * np.mean(uniform)
+    smooth = [_lesion(-2.5, 0.0, s)[name] for s in seeds]
+    lobulated = [_lesion(2.5, 0.0, s)[name] for s in seeds]
+    assert np.mean(lobulated) > factor * np.mean(smooth)
+
+
+def test_lobulated_lesions_are_less_solid() -> None:
+    seeds = range(4)
+    for name in ("margin_solidity", "margin_slice_solidity"):
+        smooth = [_lesion(-2.5, 0.0, s)[name] for s in seeds]
+        lobulated = [_lesion(2.5, 0.0, s)[name] for s in seeds]
+        # thick (5 mm) slices make even a smooth lesion's 3-D hull a little larger than it
+        assert min(smooth) > 0.75 and np.mean(lobulated) < np.mean(smooth) - 0.05, name
+
+
+@pytest.mark.parametrize(("name", "factor"), [
+    ("intensity_std", 1.5), ("heterogeneity_cv", 2.0), ("heterogeneity_robust_cv", 2.0),
+    ("heterogeneity_lag1_cv", 2.0)])
+def test_radiomics_see_texture_heterogeneity(name: str, factor: float) -> None:
+    seeds = range(4)
+    uniform = [_lesion(0.0, -2.5, s)[name] for s in seeds]
+    heterogeneous = [_lesion(0.0, 2.5, s)[name] for s in seeds]
+    assert np.mean(heterogeneous) > factor * np.mean(uniform)
+
+
+def _ellipsoid(radii_mm: tuple[float, float, float], spacing: tuple[float, float, float],
+               lobes: float = 0.0) -> np.ndarray:
+    """An ellipsoid (slices, rows, columns semi-axes in mm) sampled on ``spacing``; ``lobes``
+    scales the radius by 1 + lobes·cos(5θ)·cos(2φ), θ and φ the in-plane and out-of-plane angles."""
+    shape = tuple(int(2 * r / s) + 9 for r, s in zip(radii_mm, spacing, strict=True))
+    axes = [(np.arange(n) - (n - 1) / 2) * s for n, s in zip(shape, spacing, strict=True)]
+    z, y, x = np.meshgrid(*axes, indexing="ij")
+    rho = np.sqrt((z / radii_mm[0]) ** 2 + (y / radii_mm[1]) ** 2 + (x / radii_mm[2]) ** 2)
+    theta, phi = np.arctan2(y, x), np.arctan2(z, np.hypot(x, y))
+    return np.asarray(rho <= 1 + lobes * np.cos(5 * theta) * np.cos(2 * phi))
+
+
+@pytest.mark.parametrize("radii", [(15.0, 15.0, 15.0), (12.0, 20.0, 9.0), (20.0, 8.0, 14.0)])
+def test_an_ellipsoid_has_a_smooth_convex_margin(radii: tuple[float, float, float]) -> None:
+    spacing = (1.0, 0.8, 0.8)
+    mask = _ellipsoid(radii, spacing)
+    f = radiomics(np.full(mask.shape, 0.5, np.float32), mask, spacing)
+    # the voxel boxes' staircase leaves a few % of the hull empty even for a convex lesion
+    assert f["margin_solidity"] > 0.88 and f["margin_slice_solidity"] > 0.93
+    assert f["margin_ellipsoid_cv"] < 0.03 and f["margin_slice_ellipse_cv"] < 0.03
+    lobed = radiomics(np.full(mask.shape, 0.5, np.float32), _ellipsoid(radii, spacing, 0.25),
+                      spacing)
+    assert lobed["margin_solidity"] < f["margin_solidity"] - 0.05
+    assert lobed["margin_slice_solidity"] < f["margin_slice_solidity"] - 0.05
+    assert lobed["margin_ellipsoid_cv"] > 0.08 and lobed["margin_slice_ellipse_cv"] > 0.08
+
+
+def test_margin_features_do_not_depend_on_voxel_spacing() -> None:
+    """The same lobulated lesion sampled on fine isotropic voxels and on thick MR slices."""
+    radii = (14.0, 18.0, 12.0)
+    values = []
+    for spacing in ((0.7, 0.7, 0.7), (1.0, 0.8, 0.8), (3.0, 0.6, 0.9)):
+        mask = _ellipsoid(radii, spacing, 0.2)
+        values.append(radiomics(np.full(mask.shape, 0.5, np.float32), mask, spacing))
+    # (margin_solidity is left out: the 3-D staircase of thick slices lowers it, as documented)
+    for name in ("margin_slice_solidity", "margin_ellipsoid_cv", "margin_slice_ellipse_cv"):
+        measured = [v[name] for v in values]
+        assert max(measured) - min(measured) < 0.025, (name, measured)
+
+
+def test_heterogeneity_separates_coherent_texture_from_noise_and_ignores_scale() -> None:
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    spacing = (2.0, 0.8, 0.8)
+    mask = _ellipsoid((14.0, 16.0, 16.0), spacing)
+    flat = np.full(mask.shape, 0.5, np.float32)
+    white = (0.5 * (1 + 0.05 * rng.standard_normal(mask.shape))).astype(np.float32)
+    field = gaussian_filter(rng.standard_normal(mask.shape), (0.6, 2.0, 2.0))
+    textured = (0.5 * (1 + 0.05 * field / field.std())).astype(np.float32)
+    f = {name: radiomics(v, mask, spacing)
+         for name, v in (("flat", flat), ("white", white), ("textured", textured))}
+    assert f["flat"]["heterogeneity_cv"] == pytest.approx(0.0, abs=1e-6)
+    assert f["flat"]["intensity_entropy"] < f["white"]["intensity_entropy"]
+    # same spread, but only the coherent texture has lag-1 covariance
+    assert f["white"]["heterogeneity_cv"] == pytest.approx(0.05, rel=0.1)
+    assert f["textured"]["heterogeneity_cv"] == pytest.approx(0.05, rel=0.2)
+    assert f["white"]["heterogeneity_lag1_cv"] < 0.01
+    assert f["textured"]["heterogeneity_lag1_cv"] > 0.03
+    foci = textured.copy()
+    foci[mask & (rng.random(mask.shape) < 0.05)] = 1.0
+    assert radiomics(foci, mask, spacing)["heterogeneity_bright_fraction"] == pytest.approx(
+        0.05, abs=0.01)
+    assert f["textured"]["heterogeneity_bright_fraction"] == 0.0
+    half = radiomics(0.5 * textured, mask, spacing)
+    for name in ("heterogeneity_cv", "heterogeneity_robust_cv", "heterogeneity_lag1_cv"):
+        assert half[name] == pytest.approx(f["textured"][name], rel=1e-4)
+
+
+def test_a_single_voxel_lesion_has_finite_features() -> None:
+    mask = np.zeros((5, 9, 9), bool)
+    mask[2, 4, 4] = True
+    f = radiomics(np.full(mask.shape, 0.5, np.float32), mask, (5.0, 0.8, 0.8))
+    assert all(np.isfinite(v) for v in f.values())
+    assert f["margin_solidity"] == pytest.approx(1.0) and f["margin_ellipsoid_cv"] == 0.0
 
 
 def test_extract_round_trips_through_the_wire_message() -> None:
