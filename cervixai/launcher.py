@@ -1,7 +1,10 @@
 """``cervixai up``: the whole system on this machine, on loopback (what ``make run`` calls).
 
 1. Builds the default model bundle when it is missing: a synthetic cohort, then the segmenter,
-   classifier and survival models, each trainer showing its progress.
+   classifier and survival models, each trainer showing its progress. Models of an earlier
+   version that the services would refuse (another image-feature vector) are retrained in the
+   default bundle; a bundle given by ``CERVIXAI_BUNDLE`` is left alone and the launcher says
+   what to retrain.
 2. Starts the segmenter, classifier and survival services and the gateway as processes, and waits
    until every one reports SERVING on grpc.health.v1.
 3. Prints the web page's URL, submits one synthetic study through the HTTP API and prints the
@@ -23,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -83,16 +86,30 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "cervixai.cli", *args]
 
 
-def build_bundle(home: Path, bundle: Path) -> None:
-    """Train whatever the bundle lacks (a synthetic cohort first, if there is none)."""
+def build_bundle(home: Path, bundle: Path, *, owned: bool = True) -> None:
+    """Train whatever the bundle lacks (a synthetic cohort first, if there is none).
+
+    Models this version's services would refuse — a classifier or survival model trained on
+    another image-feature vector, say — are retrained too when the bundle is the launcher's own
+    (``owned``); a bundle given by ``CERVIXAI_BUNDLE`` is never overwritten: the launcher stops
+    and says which models to retrain.
+    """
     from cervixai.bundle import BundleError, load_bundle
 
     try:
         present = set(load_bundle(bundle).models)
     except BundleError:
         present = set()
-    missing = [(name, argv) for name, entries, argv in TRAINERS
-               if not set(entries) <= present]
+    missing = {name for name, entries, _ in TRAINERS if not set(entries) <= present}
+    for name, reason in refused_models(bundle, [n for n, _, _ in TRAINERS
+                                                if n not in missing]).items():
+        if not owned:
+            raise SystemExit(f"cervixai up: bundle {bundle}: this version cannot serve its {name} "
+                             f"models ({reason}); retrain them (cervixai train {name} ... --out "
+                             f"{bundle}) or set CERVIXAI_BUNDLE to another bundle")
+        print(f"bundle {bundle}: retraining the {name} models, which this version cannot serve "
+              f"({reason})")
+        missing.add(name)
     if not missing:
         print(f"bundle {bundle}: complete")
         return
@@ -102,7 +119,9 @@ def build_bundle(home: Path, bundle: Path) -> None:
         _run(_cli("cohort", "synth", "--n", str(COHORT_PATIENTS), "--seed", "0",
                   "--out", str(cohort)))
     caches = {"segmenter": "--cache", "classifier": "--feature-cache", "survival": "--cache-dir"}
-    for name, argv in missing:
+    for name, _, argv in TRAINERS:
+        if name not in missing:
+            continue
         print(f"training the {name} models into {bundle}")
         started = time.monotonic()
         _run(_cli(*argv, "--cohort", str(cohort), "--out", str(bundle),
@@ -142,11 +161,31 @@ class Processes:
         self.running.clear()
 
 
+def refused_models(bundle: Path, names: Sequence[str]) -> dict[str, str]:
+    """Trainer name → why its service refuses the bundle's models, for the classifier and
+    survival models among ``names`` (their inputs follow the image-feature vector, which changes
+    between versions). The services' own loaders decide, sha256 and graph checks included."""
+    from cervixai.bundle import BundleError
+    from services.classifier.model import ClassifierModel
+    from services.survival.model import SurvivalModel
+
+    loaders: dict[str, Callable[[], None]] = {"classifier": ClassifierModel(bundle).load,
+                                              "survival": SurvivalModel(bundle).load}
+    refused = {}
+    for name in names:
+        if name in loaders:
+            try:
+                loaders[name]()
+            except BundleError as e:
+                refused[name] = str(e)
+    return refused
+
+
 def up_command(args: argparse.Namespace) -> int:
     home: Path = args.home.resolve()
     bundle = Path(os.environ["CERVIXAI_BUNDLE"]).resolve() if os.environ.get(
         "CERVIXAI_BUNDLE") else home / "bundle"
-    build_bundle(home, bundle)
+    build_bundle(home, bundle, owned=not os.environ.get("CERVIXAI_BUNDLE"))
     env = {**os.environ, "CERVIXAI_BUNDLE": str(bundle),
            "CERVIXAI_GATEWAY_HTTP_PORT": str(args.http_port),
            "CERVIXAI_GATEWAY_AUDIT_LOG": str(home / "audit.jsonl")}
