@@ -183,9 +183,9 @@ def refused_models(bundle: Path, names: Sequence[str]) -> dict[str, str]:
 
 def up_command(args: argparse.Namespace) -> int:
     home: Path = args.home.resolve()
-    bundle = Path(os.environ["CERVIXAI_BUNDLE"]).resolve() if os.environ.get(
-        "CERVIXAI_BUNDLE") else home / "bundle"
-    build_bundle(home, bundle, owned=not os.environ.get("CERVIXAI_BUNDLE"))
+    given = os.environ.get("CERVIXAI_BUNDLE")
+    bundle = Path(given).resolve() if given else home / "bundle"
+    build_bundle(home, bundle, owned=not given)
     env = {**os.environ, "CERVIXAI_BUNDLE": str(bundle),
            "CERVIXAI_GATEWAY_HTTP_PORT": str(args.http_port),
            "CERVIXAI_GATEWAY_AUDIT_LOG": str(home / "audit.jsonl")}

@@ -60,7 +60,7 @@ class ClinicalDraw:
     true_tumor_size_cm: FloatArray
 
 
-def _level_names(variable: str) -> tuple[list[str], FloatArray]:
+def level_shares(variable: str) -> tuple[list[str], FloatArray]:
     table_name = TABLE_NAMES.get(variable, variable)
     share = shares(table_name)
     levels = [LEVEL_RENAMES.get(k, k).lower() for k in share]
@@ -76,7 +76,7 @@ def _copula_u(rng: np.random.Generator, severity: FloatArray, loading: float) ->
 def _categorical(rng: np.random.Generator, severity: FloatArray, variable: str,
                  order: list[str] | None = None) -> StrArray:
     """Draw levels; with ``order`` (least to most severe) the draw follows the severity."""
-    levels, p = _level_names(variable)
+    levels, p = level_shares(variable)
     if order is None:
         return _from_shares(rng.random(severity.shape), levels, p)
     # "unknown" is missing information, not a severity grade: draw it apart from the copula

@@ -60,8 +60,8 @@ from cervixai.cohort.synth import outcomes as om
 from cervixai.cohort.synth.clinical import (
     SEVERITY_LOADING,
     ClinicalDraw,
-    _level_names,
     draw_clinical,
+    level_shares,
     scca_from_u,
     tumor_size_from_u,
 )
@@ -157,7 +157,7 @@ def _interval(z_lo: FloatArray, z_hi: FloatArray, s: FloatArray, loading: float)
 
 def _levels_given_s(variable: str, order: list[str], s: FloatArray) -> dict[str, FloatArray]:
     """P(level | s) of an ordered copula variable, as ``clinical._categorical`` draws it."""
-    levels, p = _level_names(variable)
+    levels, p = level_shares(variable)
     p_unknown = p[levels.index("unknown")] if "unknown" in levels else 0.0
     known = [lvl for lvl in order if lvl != "unknown"]
     p_known = np.array([p[levels.index(lvl)] for lvl in known]) / (1 - p_unknown)
