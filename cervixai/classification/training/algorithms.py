@@ -12,7 +12,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, PowerTransformer, StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
@@ -66,7 +66,9 @@ def make_algorithm(name: str, seed: int, *, quick: bool = False
 def preprocessor(layout: InputLayout, *, scale: bool = True) -> ColumnTransformer:
     """Columns of the ``features`` tensor → model columns: pixels pass through (already in
     [0, 1]); radiomics are standardised; continuous clinical values imputed with the training
-    median, min-max scaled and clipped; categorical codes one-hot encoded into the plan's
+    median, min-max scaled and clipped — the study's encoding, which the ``paper`` set keeps;
+    the ``radiomics`` and ``clinical`` sets first pass them through a Yeo-Johnson power
+    transform fitted on the training split; categorical codes one-hot encoded into the plan's
     columns.
 
     ``scale=False`` (tree models) leaves radiomics and continuous values unscaled. A tree's
@@ -84,8 +86,15 @@ def preprocessor(layout: InputLayout, *, scale: bool = True) -> ColumnTransforme
         parts.append(("image", StandardScaler(), slice(0, w)))
     continuous = slice(w, w + len(layout.continuous))
     impute = SimpleImputer(strategy="median", keep_empty_features=True)
-    parts.append(("continuous", Pipeline([("impute", impute), ("scale", MinMaxScaler(clip=True))])
-                  if scale else impute, continuous))
+    steps: list[tuple[str, Any]] = [("impute", impute)]
+    if scale and layout.feature_set != "paper":
+        # a Yeo-Johnson power learned per variable: a right-skewed value such as SCC antigen
+        # (log-normal) would otherwise be crushed against 0 by min-max scaling, where a
+        # penalised linear model can hardly use it
+        steps.append(("unskew", PowerTransformer(standardize=False)))
+    if scale:
+        steps.append(("scale", MinMaxScaler(clip=True)))
+    parts.append(("continuous", Pipeline(steps) if scale else impute, continuous))
     start = w + len(layout.continuous)
     categories = [[float(levels.index(level)) for level in columns]
                   for _, levels, columns in layout.categorical]
