@@ -17,6 +17,9 @@ from cervixai.classification.training.dataset import load_cohort
 from cervixai.classification.training.export_onnx import onnx_probabilities
 from cervixai.classification.training.train_classifier import TrainSummary
 from cervixai.cohort.format import TASKS
+from cervixai.cohort.oracle import oracle_figures
+from cervixai.cohort.synth import synthesize
+from cervixai.evaluation import roc_auc
 
 
 def test_every_task_gets_a_parity_checked_model(
@@ -92,3 +95,32 @@ def test_command_line(clinical_cohort: Path, tmp_path: Path,
         main(["classifier", "--cohort", str(clinical_cohort), "--out", str(out),
               "--algorithms", "xgboost"])
     assert np.isfinite(load_bundle(out).entry("classifier.recurrence").metrics["cv_auc"])
+
+
+def test_evaluation_cohort_scores_the_exported_models_beside_both_oracles(
+        clinical_cohort: Path, tmp_path: Path) -> None:
+    evaluation = tmp_path / "evaluation"
+    synthesize(evaluation, 400, seed=7, images=False)
+    out = tmp_path / "bundle"
+    assert main(["classifier", "--cohort", str(clinical_cohort), "--out", str(out), "--quick",
+                 "--tasks", "parametrial_invasion,recurrence", "--algorithms",
+                 "logistic_regression", "--feature-sets", "clinical", "--bootstrap", "20",
+                 "--no-downsample", "--eval-cohort", str(evaluation)]) == 0
+    report = (out / "reports" / "classifier.md").read_text()
+    assert "negatives downsampled 1:1 for training: off" in report
+    rows = {line.split(" | ")[0].strip("| "): line.rstrip(" |").split(" | ")
+            for line in report.splitlines() if line.startswith("| ") and " | 400 | " in line}
+    assert set(rows) == {"parametrial_invasion", "recurrence"}
+    # every figure is what an independent path computes: the bundle's graph in onnxruntime on
+    # the evaluation cohort, and `cervixai cohort oracle`'s figures
+    data, loaded, truth = load_cohort(evaluation), load_bundle(out), oracle_figures(evaluation)
+    for task, cells in rows.items():
+        p = onnx_probabilities(loaded.verified_bytes(f"classifier.{task}"),
+                               data.features(input_layout("clinical", task)))
+        auc, oracle = roc_auc(data.labels[task], p), truth[task]["oracle_auc"]
+        assert [float(c) for c in cells[4:7]] == pytest.approx([auc, oracle, oracle - auc],
+                                                               abs=1e-3)
+    preoperative = truth["parametrial_invasion"]["preoperative_oracle_auc"]
+    assert float(rows["parametrial_invasion"][7]) == pytest.approx(preoperative, abs=5e-4)
+    # the preoperative oracle is the reference for the preoperative tasks only
+    assert rows["recurrence"][7:9] == ["—", "—"]
