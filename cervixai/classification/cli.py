@@ -46,8 +46,9 @@ def add_train_command(train_subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--feature-sets", type=_names(FEATURE_SETS),
                         help=f"comma-separated subset of {', '.join(FEATURE_SETS)}")
     parser.add_argument("--tasks", type=_names(TASKS), help="comma-separated subset of tasks")
-    parser.add_argument("--no-downsample", action="store_true",
-                        help="train on all negatives (the study downsampled them 1:1)")
+    parser.add_argument("--downsample", action=argparse.BooleanOptionalAction, default=False,
+                        help="downsample negatives 1:1 for training, as the study did (default: "
+                             "off, every training patient is used)")
     parser.add_argument("--target-sensitivity", type=float, default=0.80,
                         help="sensitivity the operating threshold is chosen for (default 0.80)")
     parser.add_argument("--folds", type=int, default=5)
@@ -71,7 +72,7 @@ def run_train_command(args: argparse.Namespace) -> int:
     if not (args.cohort / "clinical.csv").is_file():
         print(f"error: {args.cohort} is not a cohort folder (no clinical.csv)", file=sys.stderr)
         return 2
-    protocol = Protocol(folds=args.folds, downsample=not args.no_downsample,
+    protocol = Protocol(folds=args.folds, downsample=args.downsample,
                         target_sensitivity=args.target_sensitivity, seed=args.seed,
                         quick=args.quick)
     overrides: dict[str, Any] = {"protocol": protocol, "eval_cohort": args.eval_cohort,

@@ -85,11 +85,14 @@ def test_command_line(clinical_cohort: Path, tmp_path: Path,
     out = tmp_path / "bundle"
     rc = main(["classifier", "--cohort", str(clinical_cohort), "--out", str(out), "--quick",
                "--tasks", "recurrence", "--algorithms", "logistic_regression",
-               "--feature-sets", "clinical", "--bootstrap", "20"])
+               "--feature-sets", "clinical", "--bootstrap", "20", "--downsample"])
     assert rc == 0
     assert "classifier.recurrence: logistic_regression on clinical" in capsys.readouterr().out
     report = (out / "reports" / "classifier.md").read_text()
     assert "cervixai train classifier --cohort" in report
+    assert "negatives downsampled 1:1 for training: on" in report
+    entry = load_bundle(out).entry("classifier.recurrence")
+    assert entry.parameters["downsample_negatives_1_to_1"] is True
     assert main(["classifier", "--cohort", str(tmp_path), "--out", str(out)]) == 2
     with pytest.raises(SystemExit):
         main(["classifier", "--cohort", str(clinical_cohort), "--out", str(out),
