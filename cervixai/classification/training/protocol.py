@@ -44,7 +44,7 @@ MIN_POSITIVES = 2
 class Protocol:
     """Options of the protocol: the study's 5-fold CV, a sensitivity target of 0.80, and every
     training patient kept (``downsample=True`` is the study's 1:1 downsampling of negatives,
-    which cost 0.004–0.04 AUC on a 5000-patient evaluation cohort: docs/classifier.md)."""
+    which cost up to 0.04 AUC on a 5000-patient evaluation cohort: docs/classifier.md)."""
 
     folds: int = 5
     downsample: bool = False
