@@ -86,15 +86,17 @@ def preprocessor(layout: InputLayout, *, scale: bool = True) -> ColumnTransforme
         parts.append(("image", StandardScaler(), slice(0, w)))
     continuous = slice(w, w + len(layout.continuous))
     impute = SimpleImputer(strategy="median", keep_empty_features=True)
-    steps: list[tuple[str, Any]] = [("impute", impute)]
-    if scale and layout.feature_set != "paper":
-        # a Yeo-Johnson power learned per variable: a right-skewed value such as SCC antigen
-        # (log-normal) would otherwise be crushed against 0 by min-max scaling, where a
-        # penalised linear model can hardly use it
-        steps.append(("unskew", PowerTransformer(standardize=False)))
     if scale:
+        steps: list[tuple[str, Any]] = [("impute", impute)]
+        if layout.feature_set != "paper":
+            # a Yeo-Johnson power learned per variable: a right-skewed value such as SCC
+            # antigen (log-normal) would otherwise be crushed against 0 by min-max scaling,
+            # where a penalised linear model can hardly use it
+            steps.append(("unskew", PowerTransformer(standardize=False)))
         steps.append(("scale", MinMaxScaler(clip=True)))
-    parts.append(("continuous", Pipeline(steps) if scale else impute, continuous))
+        parts.append(("continuous", Pipeline(steps), continuous))
+    else:
+        parts.append(("continuous", impute, continuous))
     start = w + len(layout.continuous)
     categories = [[float(levels.index(level)) for level in columns]
                   for _, levels, columns in layout.categorical]

@@ -215,6 +215,7 @@ def evaluate_bundle(bundle: Path, cohort: Path, chosen: dict[str, CandidateResul
     oracle's AUC there and, for the preoperative tasks of a cohort reproducible from its seed,
     the preoperative oracle's (the truth averaged over the pathology such a model cannot see)."""
     from cervixai.bundle import load_bundle
+    from cervixai.cohort.synth.preoperative import TASKS as PREOPERATIVE_TASKS
     from cervixai.cohort.synth.preoperative import NotReproducible, cohort_preoperative_oracle
 
     loaded = load_bundle(bundle)
@@ -222,7 +223,7 @@ def evaluate_bundle(bundle: Path, cohort: Path, chosen: dict[str, CandidateResul
     data = load_cohort(cohort, images=needs_images, cache_dir=options.cache_dir,
                        workers=options.workers)
     preoperative: dict[str, dict[str, float]] = {}
-    if data.oracle is not None:
+    if data.oracle is not None and set(PREOPERATIVE_TASKS) & set(chosen):
         try:
             preoperative = cohort_preoperative_oracle(cohort)
         except (NotReproducible, FileNotFoundError, KeyError) as error:
