@@ -58,6 +58,23 @@ VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
                                             "max_steps": 1200}),
     "small-lr1e-2-batch4": ("small", "focal", {"learning_rate": 1e-2, "patience": 6,
                                                 "batch": 4}),
+    # No squeeze-and-excitation gate at the full-resolution level (faster to serve on a CPU).
+    "small-ungated1": ("small", "focal", {"ungated_levels": 1}),
+    # Two planar levels, ungated first level: 0.64× `small`'s CPU step, so 900 steps cost 600's.
+    "small-p2u1-900": ("small", "focal", {"planar_levels": 2, "ungated_levels": 1,
+                                          "max_steps": 900, "eval_every": 150}),
+    # Weights averaged over the second half of the schedule.
+    "small-swa": ("small", "focal", {"average_share": 0.5, "patience": 6}),
+    "small-swa-lr1e-2": ("small", "focal", {"average_share": 0.5, "patience": 6,
+                                            "learning_rate": 1e-2}),
+    "small-p2u1-900-swa": ("small", "focal", {"planar_levels": 2, "ungated_levels": 1,
+                                              "max_steps": 900, "eval_every": 150,
+                                              "average_share": 0.5, "patience": 6}),
+    # The reference width on `small`'s crops: 2.2× `small`'s CPU step, so 400 steps.
+    "wide-p2u1-400": ("small", "focal", {"channels": (16, 32, 64, 128), "planar_levels": 2,
+                                         "ungated_levels": 1, "max_steps": 400}),
+    # `full`, re-shaped to serve at ≥ 70 % of the CPU's matmul rate.
+    "full-p2u1": ("full", "focal", {"planar_levels": 2, "ungated_levels": 1}),
 }
 
 
@@ -96,7 +113,8 @@ def run_variant(cohort: str, cache: str, name: str, device: str, seed: int,
     figures = score(probabilities, test, threshold, keep)
     per_patient = figures["per_patient_dice"].values()
     return {
-        "variant": name, "profile": profile.as_dict(), "loss": loss, "device": result.device,
+        "variant": name, "seed": seed, "profile": profile.as_dict(), "loss": loss,
+        "device": result.device,
         "steps": result.steps, "best_step": result.best_step, "stopped": result.stopped,
         "seconds": round(result.seconds, 1),
         "validation_dice_during_training": round(result.best_validation_dice, 4),
@@ -116,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--parallel", type=int, default=1,
                         help="variants trained at once (processes sharing the device)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0",
+                        help="comma-separated: every variant trains once per seed")
     parser.add_argument("--limit", type=int, default=None, help="first N patients only")
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="training time limit per variant")
@@ -133,15 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     load_cohort(args.cohort, args.cache, limit=args.limit)  # ingest once, before the workers
     print(f"cohort ingested in {time.perf_counter() - start:.0f} s", flush=True)
-    jobs = [(str(args.cohort), str(args.cache), n, args.device, args.seed, args.limit,
-             args.max_minutes * 60 if args.max_minutes else None) for n in names]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    jobs = [(str(args.cohort), str(args.cache), n, args.device, seed, args.limit,
+             args.max_minutes * 60 if args.max_minutes else None)
+            for seed in seeds for n in names]
     results: list[dict[str, Any]] = []
     print(f"{'variant':<22} {'val Dice':>8} {'test Dice (95% CI)':>24} {'median':>7} {'zeros':>5} "
           f"{'thr':>4} {'LCC':>4} {'steps':>6} {'best':>5} {'s':>6}", flush=True)
     # spawn: CUDA cannot be used in a forked child.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.parallel, mp_context=context) as pool:
-        futures = {pool.submit(run_variant, *job): job[2] for job in jobs}
+        futures = {pool.submit(run_variant, *job): f"{job[2]}@{job[4]}" for job in jobs}
         for future in as_completed(futures):
             try:
                 r = future.result()
@@ -150,13 +171,21 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             results.append(r)
             d = r["test_dice"]
-            print(f"{r['variant']:<22} {r['validation_dice']:>8.3f} "
+            print(f"{r['variant'] + '@' + str(r['seed']):<22} {r['validation_dice']:>8.3f} "
                   f"{d['mean']:>8.3f} ({d['ci95'][0]:.3f}–{d['ci95'][1]:.3f}) "
                   f"{d['median']:>7.3f} {r['test_zero_dice_patients']:>5} "
                   f"{r['threshold']:>4.2f} {'yes' if r['largest_component'] else 'no':>4} "
                   f"{r['steps']:>6} {r['best_step']:>5} {r['seconds']:>6.0f}", flush=True)
             if args.json:
                 args.json.write_text(json.dumps(results, indent=1))
+    if len(seeds) > 1:
+        print(f"\n{'variant':<22} {'seeds':>5} {'mean test Dice':>14} {'range':>13} {'zeros':>5}")
+        for name in names:
+            dice = [r["test_dice"]["mean"] for r in results if r["variant"] == name]
+            zeros = [r["test_zero_dice_patients"] for r in results if r["variant"] == name]
+            if dice:
+                print(f"{name:<22} {len(dice):>5} {sum(dice) / len(dice):>14.3f} "
+                      f"{min(dice):.3f}–{max(dice):.3f} {sum(zeros) / len(zeros):>5.1f}")
     print(f"device: {results[0]['device'] if results else '-'}; "
           f"total {time.perf_counter() - start:.0f} s")
     return 0

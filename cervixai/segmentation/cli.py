@@ -46,6 +46,8 @@ def add_train_command(train_subparsers: Any) -> None:
                    help="override the widths per level, e.g. 8,16,32,64")
     p.add_argument("--planar-levels", type=int, default=None,
                    help="override how many top levels convolve in plane only (1×3×3)")
+    p.add_argument("--ungated-levels", type=int, default=None,
+                   help="override how many top levels have no squeeze-and-excitation gate")
     p.add_argument("--device", default="auto",
                    help="where training runs: auto (CUDA when torch sees a GPU, else CPU), cpu, "
                         "cuda or cuda:N")
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     profile = PROFILES["quick" if args.quick else args.profile].with_overrides(
         max_steps=args.max_steps,
         channels=tuple(int(c) for c in args.channels.split(",")) if args.channels else None,
-        planar_levels=args.planar_levels)
+        planar_levels=args.planar_levels, ungated_levels=args.ungated_levels)
     entry = train_segmenter(TrainOptions(
         cohort=args.cohort, out=args.out, profile=profile, loss=args.loss, seed=args.seed,
         cache=args.cache, limit=args.limit,

@@ -62,10 +62,11 @@ class SqueezeExcitation3d(nn.Module):
 
 
 class ConvBlock(nn.Module):
-    """Two 3×3×3 (or 1×3×3, ``planar``) conv → BN → ReLU, then an SE gate."""
+    """Two 3×3×3 (or 1×3×3, ``planar``) conv → BN → ReLU, then an SE gate (unless ``gated`` is
+    false)."""
 
     def __init__(self, in_channels: int, out_channels: int, se_reduction: int,
-                 planar: bool = False) -> None:
+                 planar: bool = False, gated: bool = True) -> None:
         super().__init__()
 
         def conv(cin: int, cout: int) -> nn.Conv3d:
@@ -78,7 +79,8 @@ class ConvBlock(nn.Module):
             conv(out_channels, out_channels),
             nn.BatchNorm3d(out_channels), nn.ReLU(inplace=True),
         )
-        self.se = SqueezeExcitation3d(out_channels, se_reduction)
+        self.se: nn.Module = (SqueezeExcitation3d(out_channels, se_reduction) if gated
+                              else nn.Identity())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.se(self.body(x))
@@ -93,10 +95,16 @@ class SEUNet3d(nn.Module):
     3×3×3 kernel mostly mixes slices 10 mm apart, at three times the cost (nnU-Net does the same
     for anisotropic data). ``planar_levels=0`` is the isotropic 3D U-Net. The input depth must be
     a multiple of :attr:`depth_multiple` (serving pads and crops back).
+
+    The first ``ungated_levels`` levels (encoder and decoder block) have no squeeze-and-excitation
+    gate. At full resolution the gate re-weights a handful of channels by one number each per
+    volume, yet on onnxruntime's CPU provider it costs two copies of the largest tensors out of
+    and back into the blocked layout its convolutions run in (docs/segmenter.md, Speed).
+    ``ungated_levels=0`` gates every level, as the study's network does.
     """
 
     def __init__(self, channels: Sequence[int] = (16, 32, 64, 128), planar_levels: int = 0,
-                 se_reduction: int = 4) -> None:
+                 se_reduction: int = 4, ungated_levels: int = 0) -> None:
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if len(channels) < 2 or min(channels) < 1:
@@ -104,8 +112,12 @@ class SEUNet3d(nn.Module):
         if not 0 <= planar_levels < len(channels):
             raise ValueError(f"planar_levels must be in 0..{len(channels) - 1}, "
                              f"got {planar_levels}")
+        if not 0 <= ungated_levels < len(channels):
+            raise ValueError(f"ungated_levels must be in 0..{len(channels) - 1}, "
+                             f"got {ungated_levels}")
         self.channels = channels
         self.planar_levels = planar_levels
+        self.ungated_levels = ungated_levels
         pooling = tuple(i >= planar_levels for i in range(len(channels) - 1))
         self.depth_pooling = pooling
         self.depth_multiple = 2 ** sum(pooling)
@@ -114,7 +126,7 @@ class SEUNet3d(nn.Module):
         previous = 1
         for i, width in enumerate(channels):
             self.encoders.append(ConvBlock(previous, width, se_reduction,
-                                           planar=i < planar_levels))
+                                           planar=i < planar_levels, gated=i >= ungated_levels))
             previous = width
             if i < len(pooling):
                 self.pools.append(nn.MaxPool3d(self._factor(i)))
@@ -124,7 +136,7 @@ class SEUNet3d(nn.Module):
             self.ups.append(nn.ConvTranspose3d(channels[i + 1], channels[i], self._factor(i),
                                                stride=self._factor(i)))
             self.decoders.append(ConvBlock(2 * channels[i], channels[i], se_reduction,
-                                           planar=i < planar_levels))
+                                           planar=i < planar_levels, gated=i >= ungated_levels))
         self.head = nn.Conv3d(channels[0], 1, 1)
 
     def _factor(self, level: int) -> tuple[int, int, int]:

@@ -19,7 +19,10 @@ class Profile:
     eval_every: int                      # steps between validation passes
     patience: int                        # validation passes without improvement before stopping
     learning_rate: float
+    ungated_levels: int = 0              # top levels without a squeeze-and-excitation gate
     lesion_share: float = 0.7            # share of crops centred near the lesion
+    # Weights averaged over the last share of the schedule (stochastic weight averaging; 0: off).
+    average_share: float = 0.0
     validation_patients: int = 16        # whole volumes scored at each validation pass
     calibration_batches: int = 25        # batches averaged into batch norm's statistics
 
@@ -28,6 +31,9 @@ class Profile:
                self.calibration_batches) < 1:
             raise ValueError(f"profile {self.name!r}: batch, max_steps, eval_every, patience and "
                              "calibration_batches must be ≥ 1")
+        if not 0 <= self.average_share < 1:
+            raise ValueError(f"profile {self.name!r}: average_share must be in [0, 1), got "
+                             f"{self.average_share}")
         if not 0 <= self.lesion_share <= 1:
             raise ValueError(f"profile {self.name!r}: lesion_share must be in [0, 1], got "
                              f"{self.lesion_share}")

@@ -180,6 +180,7 @@ def train_segmenter(options: TrainOptions) -> ModelEntry:
             "profile": profile.as_dict(), "loss": options.loss, "seed": options.seed,
             "device": result.device,
             "channels": list(network.channels), "planar_levels": network.planar_levels,
+            "ungated_levels": network.ungated_levels,
             "depth_multiple": network.depth_multiple, "largest_component": keep,
             "opset": OPSET, "graph_layout": "slice_major",
             "parameters": sum(p.numel() for p in network.parameters()),

@@ -15,7 +15,8 @@ mode, batch norm folded into the convolutions) on tensors laid out slice-major, 
 - max pooling by (2, 2, 2) is a 2-D max pool followed by the maximum of slice pairs;
 - a transposed convolution by (2, 2, 2) is one 2-D transposed convolution producing both output
   slices of each input slice as two channel groups, then a reshape that interleaves them;
-- the squeeze-and-excitation gate averages over slices and pixels per volume.
+- the squeeze-and-excitation gate averages over slices and pixels per volume (ungated levels
+  have none).
 
 The exported ONNX graph therefore contains no 3-D operator. The training code keeps the ordinary
 :class:`SEUNet3d`; the export's parity check compares this graph with it.
@@ -29,7 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cervixai.segmentation.training.network import ConvBlock, SEUNet3d
+from cervixai.segmentation.training.network import (
+    ConvBlock,
+    SEUNet3d,
+    SqueezeExcitation3d,
+)
 
 
 def _folded(conv: nn.Conv3d, norm: nn.BatchNorm3d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,11 +86,13 @@ class _Block(nn.Module):
             weight, bias = _folded(cast(nn.Conv3d, conv), cast(nn.BatchNorm3d, norm))
             self.register_buffer(f"weight{name}", _as_2d(weight))
             self.register_buffer(f"bias{name}", bias.contiguous())
-        squeeze, _, excite, _ = (cast(nn.Conv3d, m) for m in block.se.excite)
-        for name, conv in (("squeeze", squeeze), ("excite", excite)):
-            assert conv.bias is not None
-            self.register_buffer(f"{name}_weight", conv.weight.flatten(1).contiguous())
-            self.register_buffer(f"{name}_bias", conv.bias.contiguous())
+        self.gated = isinstance(block.se, SqueezeExcitation3d)
+        if isinstance(block.se, SqueezeExcitation3d):
+            squeeze, _, excite, _ = (cast(nn.Conv3d, m) for m in block.se.excite)
+            for name, conv in (("squeeze", squeeze), ("excite", excite)):
+                assert conv.bias is not None
+                self.register_buffer(f"{name}_weight", conv.weight.flatten(1).contiguous())
+                self.register_buffer(f"{name}_bias", conv.bias.contiguous())
 
     def _conv(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
               batch: int) -> torch.Tensor:
@@ -96,6 +103,8 @@ class _Block(nn.Module):
     def forward(self, x: torch.Tensor, batch: int) -> torch.Tensor:
         x = self._conv(x, self.weight1, self.bias1, batch)
         x = self._conv(x, self.weight2, self.bias2, batch)
+        if not self.gated:
+            return x
         nd, c, h, w = x.shape
         volumes = x.reshape(batch, nd // batch, c, h * w)
         pooled = volumes.mean(dim=(1, 3))
