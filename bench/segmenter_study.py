@@ -29,52 +29,51 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# name → (base profile, loss, profile overrides). Costs are per step relative to `small`.
+# The `small` and `full` shapes before 2026-11-27 (one planar level, every level gated; `small`
+# 600 steps): the earlier study rows in docs/segmenter.md were measured on them.
+P1_600 = {"planar_levels": 1, "ungated_levels": 0, "max_steps": 600, "eval_every": 100}
+ISOTROPIC = {"planar_levels": 0, "ungated_levels": 0}
+
+
+def _p1(loss: str = "focal", **overrides: Any) -> tuple[str, str, dict[str, Any]]:
+    return ("small", loss, {**P1_600, **overrides})
+
+
+# name → (base profile, loss, profile overrides). Costs are per CPU step relative to `small-p1`.
 VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "tiny": ("tiny", "focal", {}),                                                  # smoke test
+    # The profiles as they are now: `small` is two planar levels, an ungated first level and 900
+    # steps (0.64× `small-p1`'s CPU step, so the same CPU time); `full` is two planar levels and
+    # an ungated first level (served at ≥ 70 % of the CPU's matmul rate).
     "small": ("small", "focal", {}),
-    "small-focal+dice": ("small", "focal+dice", {}),
-    "small-lr1e-3": ("small", "focal", {"learning_rate": 1e-3}),
-    "small-lr1e-2": ("small", "focal", {"learning_rate": 1e-2}),
-    "small-lesion0.5": ("small", "focal", {"lesion_share": 0.5}),
-    "small-crop128": ("small", "focal", {"crop": (16, 128, 128), "batch": 1}),       # 0.9×
-    "small-crop8x128": ("small", "focal", {"crop": (8, 128, 128)}),                 # 0.9×
-    "small-5levels": ("small", "focal", {"channels": (8, 16, 32, 64, 128)}),
-    "small-2x": ("small", "focal", {"max_steps": 1200}),
-    "small-4x": ("small", "focal", {"max_steps": 2400, "patience": 6}),
-    "small-4x-focal+dice": ("small", "focal+dice", {"max_steps": 2400, "patience": 6}),
-    "small-focal+dice-lr1e-3": ("small", "focal+dice", {"learning_rate": 1e-3}),
-    "small-crop128-focal+dice": ("small", "focal+dice", {"crop": (16, 128, 128), "batch": 1}),
-    "full-3000": ("full", "focal", {"max_steps": 3000}),
-    "small-lr5e-3": ("small", "focal", {"learning_rate": 5e-3}),
-    "small-lr2e-2": ("small", "focal", {"learning_rate": 2e-2}),
-    "small-lr1e-2-patient": ("small", "focal", {"learning_rate": 1e-2, "patience": 6}),
-    "small-lr1e-2-focal+dice": ("small", "focal+dice", {"learning_rate": 1e-2, "patience": 6}),
-    "small-lr1e-2-crop128": ("small", "focal", {"learning_rate": 1e-2, "patience": 6,
-                                                 "crop": (16, 128, 128), "batch": 1}),
-    "small-lr1e-2-5levels": ("small", "focal", {"learning_rate": 1e-2, "patience": 6,
-                                                 "channels": (8, 16, 32, 64, 128)}),
-    "small-lr1e-2-2x": ("small", "focal", {"learning_rate": 1e-2, "patience": 6,
-                                            "max_steps": 1200}),
-    "small-lr1e-2-batch4": ("small", "focal", {"learning_rate": 1e-2, "patience": 6,
-                                                "batch": 4}),
-    # No squeeze-and-excitation gate at the full-resolution level (faster to serve on a CPU).
-    "small-ungated1": ("small", "focal", {"ungated_levels": 1}),
-    # Two planar levels, ungated first level: 0.64× `small`'s CPU step, so 900 steps cost 600's.
-    "small-p2u1-900": ("small", "focal", {"planar_levels": 2, "ungated_levels": 1,
-                                          "max_steps": 900, "eval_every": 150}),
-    # Weights averaged over the second half of the schedule.
-    "small-swa": ("small", "focal", {"average_share": 0.5, "patience": 6}),
-    "small-swa-lr1e-2": ("small", "focal", {"average_share": 0.5, "patience": 6,
-                                            "learning_rate": 1e-2}),
-    "small-p2u1-900-swa": ("small", "focal", {"planar_levels": 2, "ungated_levels": 1,
-                                              "max_steps": 900, "eval_every": 150,
-                                              "average_share": 0.5, "patience": 6}),
-    # The reference width on `small`'s crops: 2.2× `small`'s CPU step, so 400 steps.
-    "wide-p2u1-400": ("small", "focal", {"channels": (16, 32, 64, 128), "planar_levels": 2,
-                                         "ungated_levels": 1, "max_steps": 400}),
-    # `full`, re-shaped to serve at ≥ 70 % of the CPU's matmul rate.
-    "full-p2u1": ("full", "focal", {"planar_levels": 2, "ungated_levels": 1}),
+    "full": ("full", "focal", {}),
+    "small-p1": _p1(),
+    "small-focal+dice": _p1("focal+dice"),
+    "small-lr1e-3": _p1(learning_rate=1e-3),
+    "small-lr1e-2": _p1(learning_rate=1e-2),
+    "small-lesion0.5": _p1(lesion_share=0.5),
+    "small-crop128": _p1(crop=(16, 128, 128), batch=1),                             # 0.9×
+    "small-crop8x128": _p1(crop=(8, 128, 128)),                                     # 0.9×
+    "small-5levels": _p1(channels=(8, 16, 32, 64, 128)),
+    "small-2x": _p1(max_steps=1200),
+    "small-4x": _p1(max_steps=2400, patience=6),
+    "small-4x-focal+dice": _p1("focal+dice", max_steps=2400, patience=6),
+    "small-focal+dice-lr1e-3": _p1("focal+dice", learning_rate=1e-3),
+    "small-crop128-focal+dice": _p1("focal+dice", crop=(16, 128, 128), batch=1),
+    "full-3000": ("full", "focal", {**ISOTROPIC, "max_steps": 3000}),
+    "small-lr5e-3": _p1(learning_rate=5e-3),
+    "small-lr2e-2": _p1(learning_rate=2e-2),
+    "small-lr1e-2-patient": _p1(learning_rate=1e-2, patience=6),
+    "small-lr1e-2-focal+dice": _p1("focal+dice", learning_rate=1e-2, patience=6),
+    "small-lr1e-2-crop128": _p1(learning_rate=1e-2, patience=6, crop=(16, 128, 128), batch=1),
+    "small-lr1e-2-5levels": _p1(learning_rate=1e-2, patience=6, channels=(8, 16, 32, 64, 128)),
+    "small-lr1e-2-2x": _p1(learning_rate=1e-2, patience=6, max_steps=1200),
+    "small-lr1e-2-batch4": _p1(learning_rate=1e-2, patience=6, batch=4),
+    # No squeeze-and-excitation gate at the full-resolution level.
+    "small-ungated1": _p1(ungated_levels=1),
+    # The reference width on `small`'s crops: 2.2× the CPU step, so 400 steps.
+    "wide-p2u1-400": _p1(channels=(16, 32, 64, 128), planar_levels=2, ungated_levels=1,
+                         max_steps=400),
 }
 
 

@@ -9,11 +9,10 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel
 
 from cervixai.segmentation.training.data import Case, CropSampler
 from cervixai.segmentation.training.losses import segmentation_loss
@@ -140,12 +139,6 @@ def train(train_cases: Sequence[Case], validation_cases: Sequence[Case], profile
     # Its own stream, so that calibrating does not change the training crops.
     calibration = CropSampler(train_cases, profile.crop, profile.lesion_share, seed + 1)
     validation = list(validation_cases)[: profile.validation_patients]
-    # Stochastic weight averaging: from this step on, the candidate validated (and kept) is the
-    # plain average of the weights after every step, not the last step's weights.
-    average_from = (math.floor((1 - profile.average_share) * profile.max_steps) + 1
-                    if profile.average_share > 0 else None)
-    averaged: AveragedModel | None = None
-    averaged_steps = 0
     best = (-1.0, 0, copy.deepcopy(network.state_dict()))
     history: list[dict[str, float]] = []
     since_best = 0
@@ -163,24 +156,17 @@ def train(train_cases: Sequence[Case], validation_cases: Sequence[Case], profile
         value.backward()  # type: ignore[no-untyped-call]
         optimiser.step()
         schedule.step()
-        if average_from is not None and step >= average_from:
-            if averaged is None:
-                averaged = AveragedModel(network)
-            averaged.update_parameters(network)
-            averaged_steps += 1
         running = value.item() if step == 1 else 0.9 * running + 0.1 * value.item()
         elapsed = time.perf_counter() - start
         out_of_time = max_seconds is not None and elapsed > max_seconds
         if step % profile.eval_every == 0 or step == profile.max_steps or out_of_time:
-            candidate = network if averaged is None else cast(SEUNet3d, averaged.module)
-            recalibrate_batch_norm(candidate, calibration, profile.calibration_batches,
+            recalibrate_batch_norm(network, calibration, profile.calibration_batches,
                                    profile.batch)
-            score = validation_dice(candidate, validation)
+            score = validation_dice(network, validation)
             history.append({"step": step, "loss": running, "validation_dice": score,
-                            "seconds": time.perf_counter() - start,
-                            "averaged_steps": averaged_steps})
+                            "seconds": time.perf_counter() - start})
             if score > best[0]:
-                best = (score, step, copy.deepcopy(candidate.state_dict()))
+                best = (score, step, copy.deepcopy(network.state_dict()))
                 since_best = 0
             else:
                 since_best += 1
