@@ -68,18 +68,22 @@ def row(name: str, seconds: float, flops: float, rate: float) -> dict[str, Any]:
             "gflop_per_s": round(achieved, 1), "share_of_matmul": round(achieved / rate, 3)}
 
 
-def network_rows(channels: tuple[int, ...], planar: int, repeats: int, threads: int,
-                 rate: float, volume: np.ndarray[Any, Any]) -> tuple[list[dict[str, Any]], bytes]:
+Shape = tuple[tuple[int, ...], int, int]  # channels per level, planar levels, ungated levels
+
+
+def network_rows(shape: Shape, repeats: int, threads: int, rate: float,
+                 volume: np.ndarray[Any, Any]) -> tuple[list[dict[str, Any]], bytes]:
     import torch
 
     from cervixai.segmentation.training.export import export_onnx
     from cervixai.segmentation.training.network import SEUNet3d, multiply_accumulates
 
+    channels, planar, ungated = shape
     torch.manual_seed(0)
-    network = SEUNet3d(channels, planar).eval()
+    network = SEUNet3d(channels, planar, ungated_levels=ungated).eval()
     flops = 2.0 * multiply_accumulates(network, *SHAPE)
     content = export_onnx(network)
-    label = f"{'/'.join(map(str, channels))} planar {planar}"
+    label = f"{'/'.join(map(str, channels))} planar {planar} ungated {ungated}"
     x = torch.from_numpy(volume[None, None])
     with torch.no_grad():
         torch_s, _ = best_of(lambda: network(x), repeats)
@@ -159,7 +163,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="onnxruntime intra-op threads (0: one per physical core)")
     parser.add_argument("--widths", default="",
-                        help="also compare these networks, e.g. '16,32,64,128:0;4,16,32,64:1'")
+                        help="also compare these networks, CHANNELS:PLANAR[:UNGATED] each, e.g. "
+                             "'16,32,64,128:0;16,32,64,128:2:1'")
     parser.add_argument("--no-service", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -167,22 +172,28 @@ def main() -> None:
     import torch
 
     from cervixai.bundle import ModelEntry, add_file, load_bundle, write_entry
+    from cervixai.segmentation.training.network import SEUNet3d
+    from cervixai.segmentation.training.profiles import PROFILES
 
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     volume = np.random.default_rng(0).random(SHAPE, dtype=np.float32)
     rate = matmul_rate(args.repeats)
+    configs: list[Shape]
     if args.bundle:
         parameters = load_bundle(args.bundle).entry("segmenter").parameters
-        configs = [(tuple(parameters["channels"]), int(parameters["planar_levels"]))]
+        configs = [(tuple(parameters["channels"]), int(parameters["planar_levels"]),
+                    int(parameters.get("ungated_levels", 0)))]
     else:
-        configs = [((8, 16, 32, 64), 1)]
+        small = PROFILES["small"]
+        configs = [(small.channels, small.planar_levels, small.ungated_levels)]
     for spec in filter(None, args.widths.split(";")):
-        widths, planar = spec.split(":")
-        configs.append((tuple(int(w) for w in widths.split(",")), int(planar)))
+        widths, *levels = spec.split(":")
+        planar, ungated = (int(levels[0]), int(levels[1]) if len(levels) > 1 else 0)
+        configs.append((tuple(int(w) for w in widths.split(",")), planar, ungated))
     rows: list[dict[str, Any]] = []
     first_content = b""
-    for channels, planar in configs:
-        found, content = network_rows(channels, planar, args.repeats, args.threads, rate, volume)
+    for shape in configs:
+        found, content = network_rows(shape, args.repeats, args.threads, rate, volume)
         rows += found
         first_content = first_content or content
     # Measured again after the networks: on a shared machine the load moves, and the share is
@@ -203,7 +214,8 @@ def main() -> None:
                 write_entry(bundle, ModelEntry(
                     name="segmenter", task="lesion_segmentation", algorithm="3d_se_unet",
                     feature_set="image", files={"model": ref}, threshold=0.5,
-                    parameters={"depth_multiple": 4, "largest_component": True}))
+                    parameters={"depth_multiple": SEUNet3d(*configs[0][:2]).depth_multiple,
+                                "largest_component": True}))
             result["service"] = service_round_trip(bundle, volume, args.repeats, args.threads)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -211,9 +223,9 @@ def main() -> None:
     print(f"cores: {result['cores']}; numpy float32 matmul: {result['matmul_gflop_per_s']:.1f} "
           f"GFLOP/s (before/after {result['matmul_before_after']}); "
           f"volume 1×24×256×256")
-    print(f"{'':<50}{'latency s':>10}{'vol/s':>8}{'GFLOP/s':>9}{'of matmul':>11}")
+    print(f"{'':<62}{'latency s':>10}{'vol/s':>8}{'GFLOP/s':>9}{'of matmul':>11}")
     for r in rows:
-        print(f"{r['name']:<50}{r['latency_s']:>10.3f}{r['volumes_per_s']:>8.2f}"
+        print(f"{r['name']:<62}{r['latency_s']:>10.3f}{r['volumes_per_s']:>8.2f}"
               f"{r['gflop_per_s']:>9.1f}{r['share_of_matmul']:>11.0%}")
     if "service" in result:
         s = result["service"]

@@ -31,6 +31,7 @@ from cervixai.segmentation.training.network import (  # noqa: E402
     Conv3x3x3,
     SEUNet3d,
     SigmoidOutput,
+    SqueezeExcitation3d,
     multiply_accumulates,
 )
 from cervixai.segmentation.training.slicewise import SliceMajorUNet  # noqa: E402
@@ -71,6 +72,7 @@ def test_network_keeps_the_shape_of_any_allowed_depth(channels: tuple[int, ...],
     ({"channels": (8,)}, "≥ 2 positive widths"),
     ({"channels": (8, 0)}, "≥ 2 positive widths"),
     ({"channels": (8, 16), "planar_levels": 2}, "planar_levels must be in 0..1"),
+    ({"channels": (8, 16), "ungated_levels": 2}, "ungated_levels must be in 0..1"),
 ])
 def test_network_rejects_bad_shapes(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -159,12 +161,15 @@ def _with_running_statistics(network: SEUNet3d) -> SEUNet3d:
     return network.eval()
 
 
-@pytest.mark.parametrize(("channels", "planar_levels"),
-                         [((4, 8, 16), 1), ((4, 8, 8, 16), 0), ((4, 8, 8, 16), 2)])
+@pytest.mark.parametrize(("channels", "planar_levels", "ungated_levels"),
+                         [((4, 8, 16), 1, 0), ((4, 8, 8, 16), 0, 0), ((4, 8, 8, 16), 2, 0),
+                          ((4, 8, 8, 16), 2, 1), ((4, 8, 16), 0, 2)])
 def test_slice_major_network_computes_the_3d_network(channels: tuple[int, ...],
-                                                     planar_levels: int) -> None:
+                                                     planar_levels: int,
+                                                     ungated_levels: int) -> None:
     torch.manual_seed(0)
-    network = _with_running_statistics(SEUNet3d(channels, planar_levels))
+    network = _with_running_statistics(SEUNet3d(channels, planar_levels,
+                                                ungated_levels=ungated_levels))
     volume = torch.rand(2, 1, 3 * network.depth_multiple, 24, 40)
     with torch.no_grad():
         expected = SigmoidOutput(network)(volume)
@@ -173,6 +178,21 @@ def test_slice_major_network_computes_the_3d_network(channels: tuple[int, ...],
     assert float((actual - expected).abs().max()) < 1e-5
     with pytest.raises(ValueError, match="eval"):
         SliceMajorUNet(network.train())
+
+
+@pytest.mark.parametrize("ungated_levels", [0, 1, 2])
+def test_ungated_levels_lose_their_gate_in_torch_and_in_the_exported_graph(
+        ungated_levels: int) -> None:
+    import onnx
+
+    network = SEUNet3d((4, 8, 16), planar_levels=1, ungated_levels=ungated_levels).eval()
+    blocks = [*network.encoders, *network.decoders]
+    gated = [isinstance(b.se, SqueezeExcitation3d) for b in blocks]
+    # encoder levels 0, 1, 2, then decoder levels 1, 0
+    assert gated == [level >= ungated_levels for level in (0, 1, 2, 1, 0)]
+    graph = onnx.load_from_string(export_onnx(network)).graph
+    sigmoids = sum(node.op_type == "Sigmoid" for node in graph.node)
+    assert sigmoids == sum(gated) + 1  # one per gate, one at the output
 
 
 @pytest.mark.parametrize("layout", ["slice_major", "volumetric"])
@@ -283,18 +303,25 @@ def _tiny_cases(count: int) -> list:
     return cases
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_training_on_cuda_returns_a_cpu_network_that_exports() -> None:
+@pytest.mark.parametrize("device", [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                  reason="needs a CUDA device")),
+])
+def test_training_returns_a_cpu_network_that_exports(device: str) -> None:
     from cervixai.segmentation.training.loop import train
     from cervixai.segmentation.training.profiles import PROFILES
 
     cases = _tiny_cases(4)
-    profile = PROFILES["tiny"].with_overrides(crop=(8, 32, 32), max_steps=4)
-    result = train(cases[:3], cases[3:], profile, device="cuda", progress=False)
-    assert result.device.startswith("cuda (")
+    profile = PROFILES["tiny"].with_overrides(crop=(8, 32, 32), max_steps=4, planar_levels=1,
+                                              ungated_levels=1)
+    result = train(cases[:3], cases[3:], profile, device=device, progress=False)
+    assert result.device.startswith(device)
     assert all(p.device.type == "cpu" for p in result.network.parameters())
     content = export_onnx(result.network)
-    assert parity(content, result.network, [cases[3].volume]) < PARITY_TOLERANCE
+    # The exported graph takes the service's 256 × 256 slices, whatever the training crops were.
+    volume = np.random.default_rng(2).random((8, 256, 256), dtype=np.float32)
+    assert parity(content, result.network, [volume]) < PARITY_TOLERANCE
 
 
 def test_training_on_cpu_reports_its_device_and_keeps_the_best_validation() -> None:
