@@ -43,7 +43,7 @@ def _p1(loss: str = "focal", **overrides: Any) -> tuple[str, str, dict[str, Any]
 VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "tiny": ("tiny", "focal", {}),                                                  # smoke test
     # The profiles as they are now: `small` is two planar levels, an ungated first level and 900
-    # steps (0.64× `small-p1`'s CPU step, so the same CPU time); `full` is two planar levels and
+    # steps (0.65× `small-p1`'s CPU step, so the same CPU time); `full` is two planar levels and
     # an ungated first level (served at ≥ 70 % of the CPU's matmul rate).
     "small": ("small", "focal", {}),
     "full": ("full", "focal", {}),

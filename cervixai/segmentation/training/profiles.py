@@ -50,8 +50,8 @@ PROFILES = {
                      crop=(16, 96, 96), batch=2, max_steps=375, eval_every=125, patience=2,
                      learning_rate=3e-3, validation_patients=6),
     # The report's CPU model: ~10 minutes on 2 idle CPU cores. Two planar levels and no gate at
-    # full resolution: a step costs 0.64× the one-planar-level, all-gated network's (hence 900
-    # steps, not 600) and serving 0.8× (docs/segmenter.md).
+    # full resolution: a step costs 0.65× the one-planar-level, all-gated network's (hence 900
+    # steps, not 600) and serving ≈0.85× (docs/segmenter.md).
     "small": Profile("small", channels=(8, 16, 32, 64), planar_levels=2, ungated_levels=1,
                      crop=(16, 96, 96), batch=2, max_steps=900, eval_every=150, patience=3,
                      learning_rate=3e-3, validation_patients=12),
