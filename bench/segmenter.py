@@ -2,7 +2,8 @@
 
     python bench/segmenter.py [--bundle BUNDLE] [--repeats 5] [--threads N] [--no-service]
 
-Prints: the machine's float32 matmul rate (numpy), then for the network torch eager and
+Prints: the machine's float32 matmul rate (numpy), then for the network a torch training step
+on the `small` profile's batch (what a CPU-minute of training buys), torch eager and
 onnxruntime with the service's session options, on the 3-D graph and on the slice-major graph
 that training exports (docs/segmenter.md): latency, volumes/s,
 achieved GFLOP/s (2 × multiply-accumulates of the convolutions / latency) and its share of the
@@ -95,7 +96,33 @@ def network_rows(shape: Shape, repeats: int, threads: int, rate: float,
         ort_s, _ = best_of(lambda s=session, f=feed: s.run(None, f), repeats)
         rows.append(row(f"onnxruntime {name} [{label}]", ort_s, flops, rate))
     rows[0]["gmac"] = round(flops / 2e9, 2)
+    rows[0]["training_step_s"] = round(training_step(network, repeats), 3)
     return rows, content
+
+
+def training_step(network: Any, repeats: int) -> float:
+    """Median seconds of one training step of the `small` profile's batch (forward, focal loss,
+    backward, Adam) on the CPU: what decides how many steps a CPU-minute buys."""
+    import torch
+
+    from cervixai.segmentation.training.losses import segmentation_loss
+    from cervixai.segmentation.training.profiles import PROFILES
+
+    small = PROFILES["small"]
+    generator = torch.Generator().manual_seed(0)
+    crops = torch.rand(small.batch, 1, *small.crop, generator=generator)
+    masks = (torch.rand(small.batch, 1, *small.crop, generator=generator) > 0.9).float()
+    optimiser = torch.optim.Adam(network.parameters(), lr=small.learning_rate)
+    network.train()
+
+    def step() -> None:
+        optimiser.zero_grad(set_to_none=True)
+        segmentation_loss("focal", network(crops), masks).backward()
+        optimiser.step()
+
+    seconds, _ = best_of(step, max(3, repeats))
+    network.eval()
+    return seconds
 
 
 def free_port() -> int:
@@ -227,6 +254,9 @@ def main() -> None:
     for r in rows:
         print(f"{r['name']:<62}{r['latency_s']:>10.3f}{r['volumes_per_s']:>8.2f}"
               f"{r['gflop_per_s']:>9.1f}{r['share_of_matmul']:>11.0%}")
+        if "training_step_s" in r:
+            print(f"{'  training step, torch CPU, the small profile batch':<62}"
+                  f"{r['training_step_s']:>10.3f}")
     if "service" in result:
         s = result["service"]
         print(f"gRPC Segment round trip {s['service_round_trip_s']:.3f} s vs bare onnxruntime "
