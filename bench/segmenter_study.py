@@ -1,10 +1,10 @@
 """Training study of the segmenter: several training configurations on one cohort, side by side.
 
     python bench/segmenter_study.py --cohort DIR [--variants small,small-focal+dice,...]
-        [--device auto|cpu|cuda] [--parallel N] [--json OUT]
+        [--seeds 0,1,2] [--device auto|cpu|cuda] [--parallel N] [--json OUT]
 
-Each variant is a profile with overrides and a loss (VARIANTS below). Every variant trains with
-the same seed on the same training/validation split as ``cervixai train segmenter``, then is
+Each variant is a profile with overrides and a loss (VARIANTS below). Every variant trains once
+per seed, on the training/validation split ``cervixai train segmenter --seed`` makes, then is
 scored as that command scores it: threshold and largest-component rule chosen on the validation
 patients, Dice on the test split. Probabilities come from the torch network on the training
 device (not from the exported graph; the two agree within the export's parity tolerance).
@@ -71,7 +71,7 @@ VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "small-lr1e-2-batch4": _p1(learning_rate=1e-2, patience=6, batch=4),
     # No squeeze-and-excitation gate at the full-resolution level.
     "small-ungated1": _p1(ungated_levels=1),
-    # The reference width on `small`'s crops: 2.2× the CPU step, so 400 steps.
+    # The reference width on `small`'s crops: 2.2–2.5× the CPU step, so 400 steps.
     "wide-p2u1-400": _p1(channels=(16, 32, 64, 128), planar_levels=2, ungated_levels=1,
                          max_steps=400),
 }
