@@ -9,7 +9,7 @@ scored as that command scores it: threshold and largest-component rule chosen on
 patients, Dice on the test split. Probabilities come from the torch network on the training
 device (not from the exported graph; the two agree within the export's parity tolerance).
 
-On a GPU the `small` profile's 600 steps take seconds rather than ten CPU-minutes, so this is
+On a GPU the `small` profile's 900 steps take a minute rather than ten CPU-minutes, so this is
 the quick way to ask which configuration reaches a target before spending the CPU time;
 results on CPU and GPU differ only by floating-point rounding along the way. Prints one row per
 variant (validation and test Dice, zero-Dice test patients, steps, seconds) and writes JSON.
