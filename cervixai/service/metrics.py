@@ -25,3 +25,11 @@ GRPC_IN_FLIGHT = Gauge(
     ["service"],
 )
 BUILD_INFO = Info("cervixai_build", "cervixai version of this process.")
+# Shared by the classifier and survival services: the feature label is one of the radiomics
+# feature names (unknown names are refused before the check), the model label a manifest entry.
+IMAGE_FEATURES_OUT_OF_RANGE = Counter(
+    "cervixai_image_features_out_of_range_total",
+    "Image features of a request outside the model's training range (0.5th-99.5th percentile), "
+    "by service, model and feature.",
+    ["service", "model", "feature"],
+)

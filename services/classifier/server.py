@@ -12,6 +12,7 @@ from cervixai.clinical import Stage
 from cervixai.clinical.proto import record_from_proto
 from cervixai.errors import FieldViolation, InvalidInput
 from cervixai.features import ImageFeatureValues, from_proto
+from cervixai.served import ServedFacts
 from services.classifier.metrics import PREDICTIONS
 from services.classifier.model import ClassifierModel
 
@@ -26,6 +27,7 @@ TASK_NAMES = {number: name.removeprefix("TASK_").lower()
 class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
     def __init__(self, model: ClassifierModel) -> None:
         self.model = model
+        self.facts = ServedFacts("classifier")
 
     def Predict(self, request: classifier_pb2.ClassifyRequest, context: Any
                 ) -> classifier_pb2.ClassifyResponse:
@@ -48,6 +50,13 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
                 model=common_pb2.ModelIdentity(
                     name=entry.name, version=entry.version, sha256=entry.files["model"].sha256,
                     algorithm=entry.algorithm, feature_set=entry.feature_set)))
+            figures = self.facts.operating_characteristics(entry)
+            if figures is not None:
+                reply.predictions[-1].operating_characteristics.CopyFrom(figures)
+            if image is not None and prediction.model.needs_image:
+                outside = self.facts.range_warning(task, entry, image.radiomics)
+                if outside:
+                    reply.warnings.append(outside)
             PREDICTIONS.labels(task, "positive" if prediction.label else "negative").inc()
         return reply
 

@@ -9,6 +9,7 @@ from cervixai.clinical import Stage
 from cervixai.clinical.proto import record_from_proto
 from cervixai.errors import FieldViolation, InvalidInput
 from cervixai.features import ImageFeatureValues, from_proto
+from cervixai.served import ServedFacts
 from cervixai.survival.curves import horizons_beyond
 from cervixai.survival.inputs import model_inputs
 from services.survival.metrics import ESTIMATES, INFERENCE_SECONDS
@@ -22,6 +23,7 @@ _ENUM_OF = {v: k for k, v in _OUTCOME_OF.items()}
 class SurvivalServicer(survival_pb2_grpc.SurvivalServicer):
     def __init__(self, model: SurvivalModel) -> None:
         self.model = model
+        self.facts = ServedFacts("survival")
 
     def Predict(self, request: survival_pb2.SurvivalRequest, context: object
                 ) -> survival_pb2.SurvivalResponse:
@@ -61,6 +63,13 @@ class SurvivalServicer(survival_pb2_grpc.SurvivalServicer):
             estimate = self.model.predict(outcome, feeds)
             INFERENCE_SECONDS.labels(outcome).observe(time.perf_counter() - started)
             response.estimates.append(_estimate_message(estimate))
+            figures = self.facts.survival_performance(estimate.entry)
+            if figures is not None:
+                response.estimates[-1].performance.CopyFrom(figures)
+            if features is not None and model.feature_set != "clinical":
+                outside = self.facts.range_warning(outcome, estimate.entry, features.radiomics)
+                if outside:
+                    warnings.append(outside)
             ESTIMATES.labels(outcome, str(estimate.summary.median_months is not None).lower()
                              ).inc()
             late = horizons_beyond(estimate.summary.follow_up_months)

@@ -25,6 +25,7 @@ from cervixai.classification.training.train_classifier import TrainSummary
 from cervixai.clinical import ClinicalRecord
 from cervixai.clinical.proto import record_to_proto
 from cervixai.features import FEATURE_NAMES, ImageFeatureValues
+from cervixai.features.ranges import OutOfRange
 from cervixai.service import channel_options, violations_from_error
 
 PREFIX = "CERVIXAI_CLASSIFIER"
@@ -201,3 +202,97 @@ def test_a_bundle_trained_on_another_radiomics_vector_is_refused(bundle: Path,
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"new: heterogeneity_lag1_cv\) \(gone: texture_gone\)"):
         ClassifierModel(copy).load()
+
+
+def served_block(threshold: float) -> dict[str, Any]:
+    """A ``metrics.served`` block as training writes it (figures made up, counts consistent)."""
+    return {
+        "source": "held-out test split of the synthetic cohort (seed 3), 60 patients",
+        "cohort": "synthetic-seed-3", "split": "test", "patients": 60, "positives": 18,
+        "reliable": True, "threshold": threshold,
+        "auc": {"value": 0.81, "ci95": [0.7, 0.9]},
+        "sensitivity": {"value": 14 / 18, "ci95": [0.55, 0.91], "count": [14, 18]},
+        "specificity": {"value": 30 / 42, "ci95": [0.56, 0.83], "count": [30, 42]},
+        "ppv": {"value": 14 / 26, "ci95": [0.35, 0.71], "count": [14, 26]},
+        "npv": {"value": 30 / 34, "ci95": [0.73, 0.96], "count": [30, 34]},
+        "calibration_in_the_large": {"mean_probability": 0.31, "observed_rate": 0.3,
+                                     "difference": 0.01, "standard_error": 0.05},
+        "calibration_slope": {"value": 0.9, "ci95": [0.5, 1.3]},
+        "oracle_auc": 0.86,
+    }
+
+
+def test_replies_carry_the_served_figures_and_warn_outside_the_training_range(
+        bundle: Path, tmp_path: Path, start_service: Callable[..., Any],
+        patient: tuple[ClinicalRecord, ImageFeatureValues]) -> None:
+    import json
+
+    record, image = patient
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    models = manifest["models"]
+    for entry in models.values():  # as an old manifest: none has served figures or ranges
+        entry["metrics"].pop("served", None)
+        entry["parameters"].pop("image_feature_ranges", None)
+    lnm = models["classifier.lymph_node_metastasis"]
+    assert lnm["feature_set"] == "radiomics"
+    volume = image.radiomics["shape_volume_ml"]
+    assert volume > 1
+    ranges = {name: [value - 1.0, value + 1.0] for name, value in image.radiomics.items()}
+    ranges["shape_volume_ml"] = [0.0, volume / 2]           # this patient's lesion is too big
+    ranges["intensity_mean"] = [image.radiomics["intensity_mean"] + 0.5, 2.0]   # too dark
+    lnm["parameters"]["image_feature_ranges"] = ranges
+    lnm["metrics"]["served"] = served_block(lnm["threshold"])
+    few = served_block(models["classifier.parametrial_invasion"]["threshold"])
+    few.update(positives=4, reliable=False, auc={"value": 0.7, "ci95": None})
+    few["sensitivity"] = {"value": 0.75, "ci95": None, "count": [3, 4]}
+    models["classifier.parametrial_invasion"]["metrics"]["served"] = few
+    # a malformed block is left out of the replies, it does not fail them
+    models["classifier.death"]["metrics"]["served"] = {"reliable": "yes"}
+    # classifier.recurrence stays without a served block
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    metrics_port = _port()
+    process = start_service("services.classifier", prefix=PREFIX,
+                            env={"CERVIXAI_BUNDLE": str(copy),
+                                 f"{PREFIX}_METRICS_PORT": str(metrics_port)})
+    with grpc.insecure_channel(process.address, options=channel_options(64 << 20)) as channel:
+        stub = classifier_pb2_grpc.ClassifierStub(channel)
+        reply = stub.Predict(_request(record, image, POST), timeout=10)
+        again = stub.Predict(_request(record, image, PRE), timeout=10)
+    by_task = {common_pb2.Task.Name(p.task): p for p in reply.predictions}
+
+    figures = by_task["TASK_LYMPH_NODE_METASTASIS"].operating_characteristics
+    assert by_task["TASK_LYMPH_NODE_METASTASIS"].HasField("operating_characteristics")
+    assert (figures.patients, figures.positives, figures.reliable, figures.split) == (
+        60, 18, True, "test")
+    assert figures.source.startswith("held-out test split")
+    assert figures.threshold == pytest.approx(by_task["TASK_LYMPH_NODE_METASTASIS"].threshold)
+    assert (figures.sensitivity.numerator, figures.sensitivity.denominator) == (14, 18)
+    assert figures.sensitivity.value == pytest.approx(14 / 18)
+    assert (figures.specificity.numerator, figures.specificity.denominator) == (30, 42)
+    assert (figures.ppv.numerator, figures.ppv.denominator) == (14, 26)
+    assert (figures.npv.numerator, figures.npv.denominator) == (30, 34)
+    assert (figures.auc.value, figures.auc.ci95.low, figures.auc.ci95.high) == (0.81, 0.7, 0.9)
+    assert figures.oracle_auc == 0.86
+    unreliable = by_task["TASK_PARAMETRIAL_INVASION"].operating_characteristics
+    assert (unreliable.reliable, unreliable.positives) == (False, 4)
+    assert not unreliable.sensitivity.HasField("ci95") and not unreliable.auc.HasField("ci95")
+    assert not by_task["TASK_RECURRENCE"].HasField("operating_characteristics")
+    assert not by_task["TASK_DEATH"].HasField("operating_characteristics")
+
+    outside = [w for w in reply.warnings if "outside the training range" in w]
+    mean = image.radiomics["intensity_mean"]
+    assert outside == [  # the farthest outside (in range widths) first
+        "lymph_node_metastasis: image features outside the training range: "
+        f"{OutOfRange('shape_volume_ml', volume, 0.0, volume / 2).describe()}, "
+        f"{OutOfRange('intensity_mean', mean, mean + 0.5, 2.0).describe()}"
+        " — the model is extrapolating for this patient"]
+    assert outside[0] in again.warnings                  # preoperative asks the same model
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                  timeout=5).read().decode()
+    for feature in ("shape_volume_ml", "intensity_mean"):
+        assert (f'cervixai_image_features_out_of_range_total{{feature="{feature}",'
+                f'model="classifier.lymph_node_metastasis",service="classifier"}} 2.0') in text
+    assert text.count("cervixai_image_features_out_of_range_total{") == 2
+    assert process.stop() == 0

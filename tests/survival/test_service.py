@@ -19,6 +19,7 @@ import pytest
 from cervix.v1 import clinical_pb2, survival_pb2, survival_pb2_grpc
 from cervixai.bundle import load_bundle
 from cervixai.clinical.proto import record_to_proto
+from cervixai.features.ranges import OutOfRange
 from cervixai.service import violations_from_error
 from cervixai.survival.curves import BaselineSurvival
 from cervixai.survival.inputs import model_inputs
@@ -144,6 +145,64 @@ def test_image_model_round_trip(start_service: Callable[..., Any], radiomics_bun
                      model_inputs("radiomics", cohort.records[:1], cohort.features[:1]))[0]
     assert reply.estimates[0].risk_score == pytest.approx(float(risk), abs=1e-6)
     assert reply.estimates[0].model.feature_set == "radiomics"
+
+
+
+def test_replies_carry_the_served_figures_and_warn_outside_the_training_range(
+        start_service: Callable[..., Any], radiomics_bundle: Path, small_cohort: Path,
+        tmp_path: Path) -> None:
+    import json
+
+    cohort = sd.load(small_cohort, images=True, cache_dir=radiomics_bundle.parent / "cache")
+    assert cohort.features is not None
+    image = cohort.features[0]
+    copy = tmp_path / "bundle"
+    shutil.copytree(radiomics_bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    rfs = manifest["models"]["survival.rfs"]
+    # survival.os as an old manifest entry: no served block, no ranges
+    manifest["models"]["survival.os"]["metrics"].pop("served", None)
+    manifest["models"]["survival.os"]["parameters"].pop("image_feature_ranges", None)
+    assert rfs["feature_set"] == "radiomics"
+    volume = image.radiomics["shape_volume_ml"]
+    rfs["parameters"]["image_feature_ranges"] = {
+        "shape_volume_ml": [volume * 2, volume * 3], "intensity_mean": [0.0, 1.0]}
+    rfs["metrics"]["served"] = {
+        "source": "held-out test split of the synthetic cohort (seed 0), 24 patients",
+        "cohort": "synthetic-seed-0", "split": "test", "patients": 24, "events": 7,
+        "reliable": False, "c_index": {"value": 0.68, "ci95": None},
+        "integrated_brier_score": {"value": 0.17, "ci95": None}, "oracle_c_index": 0.74}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = int(s.getsockname()[1])
+    service = start_service("services.survival", prefix=PREFIX,
+                            env={"CERVIXAI_BUNDLE": str(copy),
+                                 f"{PREFIX}_METRICS_PORT": str(metrics_port)})
+    reply = _stub(service.address).Predict(survival_pb2.SurvivalRequest(
+        clinical=record_to_proto(cohort.records[0]), image_features=image.to_proto()),
+        timeout=10)
+    estimates = {e.outcome: e for e in reply.estimates}
+    figures = estimates[survival_pb2.SURVIVAL_OUTCOME_RFS].performance
+    assert estimates[survival_pb2.SURVIVAL_OUTCOME_RFS].HasField("performance")
+    assert (figures.patients, figures.events, figures.reliable, figures.split) == (
+        24, 7, False, "test")
+    assert figures.source.startswith("held-out test split")
+    assert figures.c_index.value == 0.68 and not figures.c_index.HasField("ci95")
+    assert figures.integrated_brier_score.value == 0.17
+    assert figures.oracle_c_index == 0.74
+    assert not estimates[survival_pb2.SURVIVAL_OUTCOME_OS].HasField("performance")
+    outside = [w for w in reply.warnings if "outside the training range" in w]
+    assert outside == [
+        "rfs: image features outside the training range: "
+        f"{OutOfRange('shape_volume_ml', volume, volume * 2, volume * 3).describe()}"
+        " — the model is extrapolating for this patient"]
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                  timeout=5).read().decode()
+    assert ('cervixai_image_features_out_of_range_total{feature="shape_volume_ml",'
+            'model="survival.rfs",service="survival"} 1.0') in text
+    assert text.count("cervixai_image_features_out_of_range_total{") == 1
+    assert service.stop() == 0
 
 
 def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -26,7 +26,7 @@ from cervix.v1 import clinical_pb2 as cervix_dot_v1_dot_clinical__pb2
 from cervix.v1 import common_pb2 as cervix_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x65rvix/v1/classifier.proto\x12\tcervix.v1\x1a\x18\x63\x65rvix/v1/clinical.proto\x1a\x16\x63\x65rvix/v1/common.proto\"\xb1\x01\n\x0f\x43lassifyRequest\x12\x1e\n\x05tasks\x18\x01 \x03(\x0e\x32\x0f.cervix.v1.Task\x12\x1f\n\x05stage\x18\x02 \x01(\x0e\x32\x10.cervix.v1.Stage\x12+\n\x08\x63linical\x18\x03 \x01(\x0b\x32\x19.cervix.v1.ClinicalRecord\x12\x30\n\x0eimage_features\x18\x04 \x01(\x0b\x32\x18.cervix.v1.ImageFeatures\"\xab\x01\n\x0eTaskPrediction\x12\x1d\n\x04task\x18\x01 \x01(\x0e\x32\x0f.cervix.v1.Task\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\x12\r\n\x05label\x18\x03 \x01(\x08\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x1a\n\x12target_sensitivity\x18\x05 \x01(\x01\x12\'\n\x05model\x18\x06 \x01(\x0b\x32\x18.cervix.v1.ModelIdentity\"T\n\x10\x43lassifyResponse\x12.\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x19.cervix.v1.TaskPrediction\x12\x10\n\x08warnings\x18\x02 \x03(\t2P\n\nClassifier\x12\x42\n\x07Predict\x12\x1a.cervix.v1.ClassifyRequest\x1a\x1b.cervix.v1.ClassifyResponseB\x13\n\x0forg.cervixai.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x65rvix/v1/classifier.proto\x12\tcervix.v1\x1a\x18\x63\x65rvix/v1/clinical.proto\x1a\x16\x63\x65rvix/v1/common.proto\"\xb1\x01\n\x0f\x43lassifyRequest\x12\x1e\n\x05tasks\x18\x01 \x03(\x0e\x32\x0f.cervix.v1.Task\x12\x1f\n\x05stage\x18\x02 \x01(\x0e\x32\x10.cervix.v1.Stage\x12+\n\x08\x63linical\x18\x03 \x01(\x0b\x32\x19.cervix.v1.ClinicalRecord\x12\x30\n\x0eimage_features\x18\x04 \x01(\x0b\x32\x18.cervix.v1.ImageFeatures\"\xf3\x01\n\x0eTaskPrediction\x12\x1d\n\x04task\x18\x01 \x01(\x0e\x32\x0f.cervix.v1.Task\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\x12\r\n\x05label\x18\x03 \x01(\x08\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x1a\n\x12target_sensitivity\x18\x05 \x01(\x01\x12\'\n\x05model\x18\x06 \x01(\x0b\x32\x18.cervix.v1.ModelIdentity\x12\x46\n\x19operating_characteristics\x18\x07 \x01(\x0b\x32#.cervix.v1.OperatingCharacteristics\"\x80\x03\n\x18OperatingCharacteristics\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06\x63ohort\x18\x02 \x01(\t\x12\r\n\x05split\x18\x03 \x01(\t\x12\x10\n\x08patients\x18\x04 \x01(\x05\x12\x11\n\tpositives\x18\x05 \x01(\x05\x12\x10\n\x08reliable\x18\x06 \x01(\x08\x12\x11\n\tthreshold\x18\x07 \x01(\x01\x12*\n\x0bsensitivity\x18\x08 \x01(\x0b\x32\x15.cervix.v1.Proportion\x12*\n\x0bspecificity\x18\t \x01(\x0b\x32\x15.cervix.v1.Proportion\x12\"\n\x03ppv\x18\n \x01(\x0b\x32\x15.cervix.v1.Proportion\x12\"\n\x03npv\x18\x0b \x01(\x0b\x32\x15.cervix.v1.Proportion\x12#\n\x03\x61uc\x18\x0c \x01(\x0b\x32\x16.cervix.v1.MetricValue\x12\x17\n\noracle_auc\x18\r \x01(\x01H\x00\x88\x01\x01\x42\r\n\x0b_oracle_auc\"T\n\x10\x43lassifyResponse\x12.\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x19.cervix.v1.TaskPrediction\x12\x10\n\x08warnings\x18\x02 \x03(\t2P\n\nClassifier\x12\x42\n\x07Predict\x12\x1a.cervix.v1.ClassifyRequest\x1a\x1b.cervix.v1.ClassifyResponseB\x13\n\x0forg.cervixai.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,9 +37,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CLASSIFYREQUEST']._serialized_start=92
   _globals['_CLASSIFYREQUEST']._serialized_end=269
   _globals['_TASKPREDICTION']._serialized_start=272
-  _globals['_TASKPREDICTION']._serialized_end=443
-  _globals['_CLASSIFYRESPONSE']._serialized_start=445
-  _globals['_CLASSIFYRESPONSE']._serialized_end=529
-  _globals['_CLASSIFIER']._serialized_start=531
-  _globals['_CLASSIFIER']._serialized_end=611
+  _globals['_TASKPREDICTION']._serialized_end=515
+  _globals['_OPERATINGCHARACTERISTICS']._serialized_start=518
+  _globals['_OPERATINGCHARACTERISTICS']._serialized_end=902
+  _globals['_CLASSIFYRESPONSE']._serialized_start=904
+  _globals['_CLASSIFYRESPONSE']._serialized_end=988
+  _globals['_CLASSIFIER']._serialized_start=990
+  _globals['_CLASSIFIER']._serialized_end=1070
 # @@protoc_insertion_point(module_scope)

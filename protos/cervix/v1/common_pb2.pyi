@@ -169,3 +169,31 @@ class StageTiming(_message.Message):
     stage: str
     seconds: float
     def __init__(self, stage: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class ConfidenceInterval(_message.Message):
+    __slots__ = ("low", "high")
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    low: float
+    high: float
+    def __init__(self, low: _Optional[float] = ..., high: _Optional[float] = ...) -> None: ...
+
+class MetricValue(_message.Message):
+    __slots__ = ("value", "ci95")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CI95_FIELD_NUMBER: _ClassVar[int]
+    value: float
+    ci95: ConfidenceInterval
+    def __init__(self, value: _Optional[float] = ..., ci95: _Optional[_Union[ConfidenceInterval, _Mapping]] = ...) -> None: ...
+
+class Proportion(_message.Message):
+    __slots__ = ("value", "ci95", "numerator", "denominator")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CI95_FIELD_NUMBER: _ClassVar[int]
+    NUMERATOR_FIELD_NUMBER: _ClassVar[int]
+    DENOMINATOR_FIELD_NUMBER: _ClassVar[int]
+    value: float
+    ci95: ConfidenceInterval
+    numerator: int
+    denominator: int
+    def __init__(self, value: _Optional[float] = ..., ci95: _Optional[_Union[ConfidenceInterval, _Mapping]] = ..., numerator: _Optional[int] = ..., denominator: _Optional[int] = ...) -> None: ...

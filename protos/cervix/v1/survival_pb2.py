@@ -26,7 +26,7 @@ from cervix.v1 import clinical_pb2 as cervix_dot_v1_dot_clinical__pb2
 from cervix.v1 import common_pb2 as cervix_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63\x65rvix/v1/survival.proto\x12\tcervix.v1\x1a\x18\x63\x65rvix/v1/clinical.proto\x1a\x16\x63\x65rvix/v1/common.proto\"\x9e\x01\n\x0fSurvivalRequest\x12,\n\x08outcomes\x18\x01 \x03(\x0e\x32\x1a.cervix.v1.SurvivalOutcome\x12+\n\x08\x63linical\x18\x02 \x01(\x0b\x32\x19.cervix.v1.ClinicalRecord\x12\x30\n\x0eimage_features\x18\x03 \x01(\x0b\x32\x18.cervix.v1.ImageFeatures\"4\n\rSurvivalPoint\x12\x0e\n\x06months\x18\x01 \x01(\x01\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\"\xb3\x03\n\x10SurvivalEstimate\x12+\n\x07outcome\x18\x01 \x01(\x0e\x32\x1a.cervix.v1.SurvivalOutcome\x12\x1a\n\rmedian_months\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\x0emedian_reached\x18\x03 \x01(\x08\x12\x18\n\x10\x66ollow_up_months\x18\x04 \x01(\x01\x12\x12\n\nrisk_score\x18\x05 \x01(\x01\x12&\n\x1esurvival_probability_12_months\x18\x06 \x01(\x01\x12&\n\x1esurvival_probability_36_months\x18\x07 \x01(\x01\x12&\n\x1esurvival_probability_60_months\x18\x08 \x01(\x01\x12\'\n\x05\x63urve\x18\t \x03(\x0b\x32\x18.cervix.v1.SurvivalPoint\x12\x1e\n\x11regression_months\x18\n \x01(\x01H\x01\x88\x01\x01\x12\'\n\x05model\x18\x0b \x01(\x0b\x32\x18.cervix.v1.ModelIdentityB\x10\n\x0e_median_monthsB\x14\n\x12_regression_months\"T\n\x10SurvivalResponse\x12.\n\testimates\x18\x01 \x03(\x0b\x32\x1b.cervix.v1.SurvivalEstimate\x12\x10\n\x08warnings\x18\x02 \x03(\t*f\n\x0fSurvivalOutcome\x12 \n\x1cSURVIVAL_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14SURVIVAL_OUTCOME_RFS\x10\x01\x12\x17\n\x13SURVIVAL_OUTCOME_OS\x10\x02\x32N\n\x08Survival\x12\x42\n\x07Predict\x12\x1a.cervix.v1.SurvivalRequest\x1a\x1b.cervix.v1.SurvivalResponseB\x13\n\x0forg.cervixai.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63\x65rvix/v1/survival.proto\x12\tcervix.v1\x1a\x18\x63\x65rvix/v1/clinical.proto\x1a\x16\x63\x65rvix/v1/common.proto\"\x9e\x01\n\x0fSurvivalRequest\x12,\n\x08outcomes\x18\x01 \x03(\x0e\x32\x1a.cervix.v1.SurvivalOutcome\x12+\n\x08\x63linical\x18\x02 \x01(\x0b\x32\x19.cervix.v1.ClinicalRecord\x12\x30\n\x0eimage_features\x18\x03 \x01(\x0b\x32\x18.cervix.v1.ImageFeatures\"4\n\rSurvivalPoint\x12\x0e\n\x06months\x18\x01 \x01(\x01\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\"\xe8\x03\n\x10SurvivalEstimate\x12+\n\x07outcome\x18\x01 \x01(\x0e\x32\x1a.cervix.v1.SurvivalOutcome\x12\x1a\n\rmedian_months\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\x0emedian_reached\x18\x03 \x01(\x08\x12\x18\n\x10\x66ollow_up_months\x18\x04 \x01(\x01\x12\x12\n\nrisk_score\x18\x05 \x01(\x01\x12&\n\x1esurvival_probability_12_months\x18\x06 \x01(\x01\x12&\n\x1esurvival_probability_36_months\x18\x07 \x01(\x01\x12&\n\x1esurvival_probability_60_months\x18\x08 \x01(\x01\x12\'\n\x05\x63urve\x18\t \x03(\x0b\x32\x18.cervix.v1.SurvivalPoint\x12\x1e\n\x11regression_months\x18\n \x01(\x01H\x01\x88\x01\x01\x12\'\n\x05model\x18\x0b \x01(\x0b\x32\x18.cervix.v1.ModelIdentity\x12\x33\n\x0bperformance\x18\x0c \x01(\x0b\x32\x1e.cervix.v1.SurvivalPerformanceB\x10\n\x0e_median_monthsB\x14\n\x12_regression_months\"\x89\x02\n\x13SurvivalPerformance\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06\x63ohort\x18\x02 \x01(\t\x12\r\n\x05split\x18\x03 \x01(\t\x12\x10\n\x08patients\x18\x04 \x01(\x05\x12\x0e\n\x06\x65vents\x18\x05 \x01(\x05\x12\x10\n\x08reliable\x18\x06 \x01(\x08\x12\'\n\x07\x63_index\x18\x07 \x01(\x0b\x32\x16.cervix.v1.MetricValue\x12\x36\n\x16integrated_brier_score\x18\x08 \x01(\x0b\x32\x16.cervix.v1.MetricValue\x12\x1b\n\x0eoracle_c_index\x18\t \x01(\x01H\x00\x88\x01\x01\x42\x11\n\x0f_oracle_c_index\"T\n\x10SurvivalResponse\x12.\n\testimates\x18\x01 \x03(\x0b\x32\x1b.cervix.v1.SurvivalEstimate\x12\x10\n\x08warnings\x18\x02 \x03(\t*f\n\x0fSurvivalOutcome\x12 \n\x1cSURVIVAL_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14SURVIVAL_OUTCOME_RFS\x10\x01\x12\x17\n\x13SURVIVAL_OUTCOME_OS\x10\x02\x32N\n\x08Survival\x12\x42\n\x07Predict\x12\x1a.cervix.v1.SurvivalRequest\x1a\x1b.cervix.v1.SurvivalResponseB\x13\n\x0forg.cervixai.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,16 +34,18 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cervix.v1.survival_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017org.cervixai.v1P\001'
-  _globals['_SURVIVALOUTCOME']._serialized_start=828
-  _globals['_SURVIVALOUTCOME']._serialized_end=930
+  _globals['_SURVIVALOUTCOME']._serialized_start=1149
+  _globals['_SURVIVALOUTCOME']._serialized_end=1251
   _globals['_SURVIVALREQUEST']._serialized_start=90
   _globals['_SURVIVALREQUEST']._serialized_end=248
   _globals['_SURVIVALPOINT']._serialized_start=250
   _globals['_SURVIVALPOINT']._serialized_end=302
   _globals['_SURVIVALESTIMATE']._serialized_start=305
-  _globals['_SURVIVALESTIMATE']._serialized_end=740
-  _globals['_SURVIVALRESPONSE']._serialized_start=742
-  _globals['_SURVIVALRESPONSE']._serialized_end=826
-  _globals['_SURVIVAL']._serialized_start=932
-  _globals['_SURVIVAL']._serialized_end=1010
+  _globals['_SURVIVALESTIMATE']._serialized_end=793
+  _globals['_SURVIVALPERFORMANCE']._serialized_start=796
+  _globals['_SURVIVALPERFORMANCE']._serialized_end=1061
+  _globals['_SURVIVALRESPONSE']._serialized_start=1063
+  _globals['_SURVIVALRESPONSE']._serialized_end=1147
+  _globals['_SURVIVAL']._serialized_start=1253
+  _globals['_SURVIVAL']._serialized_end=1331
 # @@protoc_insertion_point(module_scope)

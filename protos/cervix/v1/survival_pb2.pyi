@@ -37,7 +37,7 @@ class SurvivalPoint(_message.Message):
     def __init__(self, months: _Optional[float] = ..., probability: _Optional[float] = ...) -> None: ...
 
 class SurvivalEstimate(_message.Message):
-    __slots__ = ("outcome", "median_months", "median_reached", "follow_up_months", "risk_score", "survival_probability_12_months", "survival_probability_36_months", "survival_probability_60_months", "curve", "regression_months", "model")
+    __slots__ = ("outcome", "median_months", "median_reached", "follow_up_months", "risk_score", "survival_probability_12_months", "survival_probability_36_months", "survival_probability_60_months", "curve", "regression_months", "model", "performance")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     MEDIAN_MONTHS_FIELD_NUMBER: _ClassVar[int]
     MEDIAN_REACHED_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,7 @@ class SurvivalEstimate(_message.Message):
     CURVE_FIELD_NUMBER: _ClassVar[int]
     REGRESSION_MONTHS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    PERFORMANCE_FIELD_NUMBER: _ClassVar[int]
     outcome: SurvivalOutcome
     median_months: float
     median_reached: bool
@@ -60,7 +61,30 @@ class SurvivalEstimate(_message.Message):
     curve: _containers.RepeatedCompositeFieldContainer[SurvivalPoint]
     regression_months: float
     model: _common_pb2.ModelIdentity
-    def __init__(self, outcome: _Optional[_Union[SurvivalOutcome, str]] = ..., median_months: _Optional[float] = ..., median_reached: _Optional[bool] = ..., follow_up_months: _Optional[float] = ..., risk_score: _Optional[float] = ..., survival_probability_12_months: _Optional[float] = ..., survival_probability_36_months: _Optional[float] = ..., survival_probability_60_months: _Optional[float] = ..., curve: _Optional[_Iterable[_Union[SurvivalPoint, _Mapping]]] = ..., regression_months: _Optional[float] = ..., model: _Optional[_Union[_common_pb2.ModelIdentity, _Mapping]] = ...) -> None: ...
+    performance: SurvivalPerformance
+    def __init__(self, outcome: _Optional[_Union[SurvivalOutcome, str]] = ..., median_months: _Optional[float] = ..., median_reached: _Optional[bool] = ..., follow_up_months: _Optional[float] = ..., risk_score: _Optional[float] = ..., survival_probability_12_months: _Optional[float] = ..., survival_probability_36_months: _Optional[float] = ..., survival_probability_60_months: _Optional[float] = ..., curve: _Optional[_Iterable[_Union[SurvivalPoint, _Mapping]]] = ..., regression_months: _Optional[float] = ..., model: _Optional[_Union[_common_pb2.ModelIdentity, _Mapping]] = ..., performance: _Optional[_Union[SurvivalPerformance, _Mapping]] = ...) -> None: ...
+
+class SurvivalPerformance(_message.Message):
+    __slots__ = ("source", "cohort", "split", "patients", "events", "reliable", "c_index", "integrated_brier_score", "oracle_c_index")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    COHORT_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    PATIENTS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    RELIABLE_FIELD_NUMBER: _ClassVar[int]
+    C_INDEX_FIELD_NUMBER: _ClassVar[int]
+    INTEGRATED_BRIER_SCORE_FIELD_NUMBER: _ClassVar[int]
+    ORACLE_C_INDEX_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    cohort: str
+    split: str
+    patients: int
+    events: int
+    reliable: bool
+    c_index: _common_pb2.MetricValue
+    integrated_brier_score: _common_pb2.MetricValue
+    oracle_c_index: float
+    def __init__(self, source: _Optional[str] = ..., cohort: _Optional[str] = ..., split: _Optional[str] = ..., patients: _Optional[int] = ..., events: _Optional[int] = ..., reliable: _Optional[bool] = ..., c_index: _Optional[_Union[_common_pb2.MetricValue, _Mapping]] = ..., integrated_brier_score: _Optional[_Union[_common_pb2.MetricValue, _Mapping]] = ..., oracle_c_index: _Optional[float] = ...) -> None: ...
 
 class SurvivalResponse(_message.Message):
     __slots__ = ("estimates", "warnings")
