@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     from cervixai.cohort.cli import add_commands as add_cohort_commands
 
     add_cohort_commands(sub)
+    importlib.import_module("cervixai.evaluate.cli").add_command(sub)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=lambda args: print(__version__) or 0)
