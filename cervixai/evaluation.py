@@ -45,3 +45,37 @@ def harrell_c(time: npt.ArrayLike, event: npt.ArrayLike, risk: npt.ArrayLike) ->
     if comparable == 0:
         raise ValueError("no comparable pairs: the C-index needs at least one observed event")
     return concordant / comparable
+
+
+MIN_RELIABLE_COUNT = 10   # fewer positives (or negatives) than this: counts only, no interval
+
+
+def small_sample_metrics(metrics: dict[str, tuple[float, tuple[float, float]]],
+                         y: npt.ArrayLike, predicted: npt.ArrayLike) -> dict[str, object]:
+    """Metric values and 95 % intervals as a manifest or a report shows them, honest about
+    small samples: a metric resting on fewer than :data:`MIN_RELIABLE_COUNT` cases (positives
+    for sensitivity, negatives for specificity, flagged patients for precision, the smaller
+    class for the rest) keeps its value and the counts behind it, loses its interval and is
+    marked ``reliable: false`` — never a point value with a degenerate interval."""
+    truth = np.asarray(y).astype(bool)
+    flagged = np.asarray(predicted).astype(bool)
+    tp, fn = int((flagged & truth).sum()), int((~flagged & truth).sum())
+    tn, fp = int((~flagged & ~truth).sum()), int((flagged & ~truth).sum())
+    counts = {"sensitivity": [tp, tp + fn], "specificity": [tn, tn + fp],
+              "precision": [tp, tp + fp]}
+    smaller = min(tp + fn, tn + fp)
+    out: dict[str, object] = {}
+    for name, (value, (low, high)) in metrics.items():
+        basis = counts[name][1] if name in counts else smaller
+        reliable = basis >= MIN_RELIABLE_COUNT
+        finite = [x for x in (value, low, high) if np.isfinite(x)]
+        entry: dict[str, object] = {
+            "value": float(value) if np.isfinite(value) else None,
+            "ci95": [float(low), float(high)] if reliable and len(finite) == 3 else None,
+            "reliable": reliable}
+        if name in counts:
+            entry["count"] = counts[name]
+        out[name] = entry
+    out["positives"], out["negatives"] = tp + fn, tn + fp
+    out["reliable"] = smaller >= MIN_RELIABLE_COUNT
+    return out

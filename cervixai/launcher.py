@@ -37,6 +37,8 @@ from cervixai.processes import ServiceProcess
 log = logging.getLogger(__name__)
 
 COHORT_PATIENTS = 250
+COHORT_SEED = 0
+SEGMENTER_COHORT_SEED = 1000   # the shipped segmenter's cohort; no patient of COHORT_SEED's
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ TRAINERS = (
     ("classifier", ("classifier.parametrial_invasion", "classifier.lymph_node_metastasis",
                     "classifier.recurrence", "classifier.death"),
      ["train", "classifier", "--quick", "--workers", "2"]),
-    ("survival", ("survival.rfs", "survival.os"), ["train", "survival", "--quick"]),
+    ("survival", ("survival.rfs", "survival.os"), ["train", "survival", "--quick", "--workers",
+                                                   "2"]),
 )
 
 
@@ -87,20 +90,29 @@ def _cli(*args: str) -> list[str]:
 
 
 def build_bundle(home: Path, bundle: Path, *, owned: bool = True) -> None:
-    """Train whatever the bundle lacks (a synthetic cohort first, if there is none).
+    """Fill whatever the bundle lacks (a synthetic cohort first, if there is none).
 
-    Models this version's services would refuse — a classifier or survival model trained on
-    another image-feature vector, say — are retrained too when the bundle is the launcher's own
-    (``owned``); a bundle given by ``CERVIXAI_BUNDLE`` is never overwritten: the launcher stops
-    and says which models to retrain.
+    The segmenter is the one the repository ships (:mod:`cervixai.shipped`), trained on other
+    patients than the launcher's cohort; without it (an install without the repository's
+    ``models/``) the ``quick`` profile is trained — on a cohort of its own, so that the
+    classifier and survival models still see out-of-sample contours. Models this version's
+    services would refuse — trained on another image-feature vector or behind another segmenter
+    — are retrained too when the bundle is the launcher's own (``owned``); a bundle given by
+    ``CERVIXAI_BUNDLE`` is never overwritten: the launcher stops and says which models to
+    retrain.
     """
+    from cervixai import shipped
     from cervixai.bundle import BundleError, load_bundle
 
     try:
-        present = set(load_bundle(bundle).models)
+        present = load_bundle(bundle).models
     except BundleError:
-        present = set()
-    missing = {name for name, entries, _ in TRAINERS if not set(entries) <= present}
+        present = {}
+    missing = {name for name, entries, _ in TRAINERS if not set(entries) <= set(present)}
+    if owned and "segmenter" not in missing and shipped.available() and \
+            present["segmenter"].version != shipped.read_entry().version:
+        print(f"bundle {bundle}: replacing its segmenter by the one the repository ships")
+        missing.add("segmenter")
     for name, reason in refused_models(bundle, [n for n, _, _ in TRAINERS
                                                 if n not in missing]).items():
         if not owned:
@@ -110,23 +122,46 @@ def build_bundle(home: Path, bundle: Path, *, owned: bool = True) -> None:
         print(f"bundle {bundle}: retraining the {name} models, which this version cannot serve "
               f"({reason})")
         missing.add(name)
+    if "segmenter" in missing:   # new contours: every model that reads them is retrained
+        missing |= {"classifier", "survival"}
     if not missing:
         print(f"bundle {bundle}: complete")
         return
     cohort = home / "cohort"
     if not (cohort / "cohort.json").exists():
         print(f"building the synthetic cohort ({COHORT_PATIENTS} patients) in {cohort}")
-        _run(_cli("cohort", "synth", "--n", str(COHORT_PATIENTS), "--seed", "0",
+        _run(_cli("cohort", "synth", "--n", str(COHORT_PATIENTS), "--seed", str(COHORT_SEED),
                   "--out", str(cohort)))
-    caches = {"segmenter": "--cache", "classifier": "--feature-cache", "survival": "--cache-dir"}
     for name, _, argv in TRAINERS:
         if name not in missing:
             continue
-        print(f"training the {name} models into {bundle}")
         started = time.monotonic()
-        _run(_cli(*argv, "--cohort", str(cohort), "--out", str(bundle),
-                  caches[name], str(home / "cache" / name)))
+        if name == "segmenter" and shipped.available():
+            entry = shipped.install(bundle)
+            dice = entry.metrics.get("test", {}).get("dice", {})
+            print(f"installed the repository's segmenter {entry.version} into {bundle} (test "
+                  f"Dice {dice.get('mean', float('nan')):.3f} on "
+                  f"{entry.metrics.get('test', {}).get('patients', '?')} patients of its own "
+                  f"cohort; `{shipped.REPRODUCE}` reproduces it)")
+            continue
+        print(f"training the {name} models into {bundle}")
+        if name == "segmenter":
+            _run(_cli(*argv, "--cohort", str(segmenter_cohort(home)), "--out", str(bundle),
+                      "--cache", str(home / "cache" / "segmenter")))
+        else:
+            _run(_cli(*argv, "--cohort", str(cohort), "--out", str(bundle),
+                      "--feature-cache", str(home / "cache" / "features")))
         print(f"  {name}: {time.monotonic() - started:.0f} s")
+
+
+def segmenter_cohort(home: Path) -> Path:
+    """A cohort of other patients than the launcher's, for training a segmenter here."""
+    cohort = home / "segmenter-cohort"
+    if not (cohort / "cohort.json").exists():
+        print(f"building the segmenter's own synthetic cohort in {cohort}")
+        _run(_cli("cohort", "synth", "--n", str(COHORT_PATIENTS), "--seed",
+                  str(SEGMENTER_COHORT_SEED), "--out", str(cohort)))
+    return cohort
 
 
 def _run(argv: Sequence[str]) -> None:

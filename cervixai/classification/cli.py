@@ -13,6 +13,7 @@ from typing import Any
 
 from cervixai.cohort.format import TASKS
 from cervixai.features import FEATURE_SETS
+from cervixai.features.cohort import add_image_feature_options
 
 ALGORITHM_NAMES = ("knn", "svm", "decision_tree", "random_forest", "balanced_random_forest",
                    "weighted_decision_tree", "weighted_knn", "logistic_regression")
@@ -61,6 +62,7 @@ def add_train_command(train_subparsers: Any) -> argparse.ArgumentParser:
                         help="folder of the image-feature cache (default: beside the cohort)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes computing image features (default 1)")
+    add_image_feature_options(parser)
     parser.set_defaults(func=run_train_command)
     return parser
 
@@ -68,6 +70,7 @@ def add_train_command(train_subparsers: Any) -> argparse.ArgumentParser:
 def run_train_command(args: argparse.Namespace) -> int:
     from cervixai.classification.training.protocol import Protocol
     from cervixai.classification.training.train_classifier import TrainOptions, train
+    from cervixai.features.cohort import FeatureSourceError
 
     if not (args.cohort / "clinical.csv").is_file():
         print(f"error: {args.cohort} is not a cohort folder (no clinical.csv)", file=sys.stderr)
@@ -77,13 +80,20 @@ def run_train_command(args: argparse.Namespace) -> int:
                         quick=args.quick)
     overrides: dict[str, Any] = {"protocol": protocol, "eval_cohort": args.eval_cohort,
                                  "cache_dir": args.feature_cache, "workers": args.workers,
-                                 "command": _command_line(getattr(args, "argv", None))}
+                                 "command": _command_line(getattr(args, "argv", None)),
+                                 "image_features": args.image_features,
+                                 "segmenter_bundle": args.segmenter_bundle,
+                                 "ideal_bound": args.ideal_bound}
     for name in ("algorithms", "feature_sets", "tasks", "bootstrap"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     options = (TrainOptions.quick(args.cohort, args.out, **overrides) if args.quick
                else TrainOptions(args.cohort, args.out, **overrides))
-    summary = train(options)
+    try:
+        summary = train(options)
+    except FeatureSourceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for why in summary.skipped.values():
         print(f"skipped {why}", file=sys.stderr)
     for task, result in summary.chosen.items():

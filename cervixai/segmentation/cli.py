@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-PROFILE_NAMES = ("tiny", "quick", "small", "full")
+PROFILE_NAMES = ("tiny", "quick", "small", "long", "full")
 LOSS_NAMES = ("focal", "focal+dice")
 
 

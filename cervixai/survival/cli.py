@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cervixai.features.cohort import add_image_feature_options
+
 FEATURE_SETS = ("paper", "radiomics", "clinical")
 
 
@@ -40,9 +42,14 @@ def add_train_command(train_subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--bootstrap", type=int, default=None,
                         help="bootstrap resamples for the 95%% CIs (default 200, 50 with --quick)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="where image features are cached per cohort (default: "
-                             "$XDG_CACHE_HOME/cervixai/features or ~/.cache/cervixai/features)")
+    parser.add_argument("--feature-cache", "--cache-dir", dest="cache_dir", type=Path,
+                        default=None,
+                        help="where image features are cached per cohort, shared with the "
+                             "classifier (default: $XDG_CACHE_HOME/cervixai/features or "
+                             "~/.cache/cervixai/features)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes computing image features (default 1)")
+    add_image_feature_options(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -62,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
         select_feature_set=args.select_feature_set, quick=args.quick,
         bootstrap=args.bootstrap if args.bootstrap is not None else (50 if args.quick else 200),
         seed=args.seed,
-        cache_dir=args.cache_dir or _default_cache())
+        cache_dir=args.cache_dir or _default_cache(), image_features=args.image_features,
+        segmenter_bundle=args.segmenter_bundle, ideal_bound=args.ideal_bound,
+        workers=args.workers)
     try:
         summary = train(options)
     except ValueError as e:

@@ -18,6 +18,7 @@ from cervixai.bundle import BundleError, ModelEntry, load_bundle
 from cervixai.classification.inputs import TASK_STAGE, InputLayout, input_layout, model_input
 from cervixai.errors import NotReady
 from cervixai.features import ImageFeatureValues
+from cervixai.features.provenance import segmenter_sha256, serving_problem
 from services.classifier.metrics import INFERENCE_SECONDS, MODEL_INFO
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class ClassifierModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        segmenter = segmenter_sha256(bundle)
         for name in names:
             entry = bundle.entry(name)
             task = name.removeprefix("classifier.")
@@ -87,6 +89,9 @@ class ClassifierModel:
                                   "version's for feature set "
                                   f"{entry.feature_set!r}{_image_difference(recorded, layout)}; "
                                   "retrain the bundle")
+            problem = serving_problem(name, entry.parameters, layout.image_width > 0, segmenter)
+            if problem:
+                raise BundleError(problem)
             session = ort.InferenceSession(bundle.verified_bytes(name), options,
                                            providers=["CPUExecutionProvider"])
             inputs, outputs = session.get_inputs(), session.get_outputs()

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
-from scipy import ndimage
 
 from cervixai.bundle import Bundle, ModelEntry, load_bundle
 from cervixai.errors import FieldViolation, InvalidInput, NotReady
 from cervixai.features import measure
-from cervixai.features.shape import bounding_box
+from cervixai.segmentation import inference
+from cervixai.segmentation.inference import pad_depth
 from services.segmenter.codec import Segmentation
 from services.segmenter.config import InferenceSettings
 
@@ -33,36 +33,8 @@ F32 = npt.NDArray[np.float32]
 Bool = npt.NDArray[np.bool_]
 
 
-def pad_depth(volume: F32, multiple: int) -> F32:
-    """Zero-pad the slice axis at the end to the next multiple of ``multiple``."""
-    depth = volume.shape[0]
-    target = -(-depth // multiple) * multiple
-    if target == depth:
-        return volume
-    return np.pad(volume, [(0, target - depth), (0, 0), (0, 0)])
-
-
-def keep_largest_component(mask: Bool) -> Bool:
-    """The largest 26-connected component of ``mask`` (the lesion is one body)."""
-    box = bounding_box(mask)
-    if box is None:
-        return mask
-    labels, count = ndimage.label(mask[box], structure=np.ones((3, 3, 3), bool))
-    if count <= 1:
-        return mask
-    sizes = np.bincount(labels.ravel())[1:]
-    kept: Bool = np.zeros_like(mask)
-    kept[box] = labels == (int(np.argmax(sizes)) + 1)
-    return kept
-
-
 def session_options(settings: InferenceSettings) -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = settings.intra_op_threads
-    options.inter_op_num_threads = settings.inter_op_threads
-    return options
+    return inference.session_options(settings.intra_op_threads, settings.inter_op_threads)
 
 
 def providers_for(setting: str) -> list[str]:
@@ -120,15 +92,15 @@ class SegmenterModel:
 
     @property
     def depth_multiple(self) -> int:
-        return int(self.entry.parameters.get("depth_multiple", 8))
+        return inference.depth_multiple(self.entry)
+
+    @property
+    def postprocessing(self) -> inference.Postprocessing:
+        return inference.Postprocessing.of(self.entry)
 
     @property
     def threshold(self) -> float:
-        return float(self.entry.threshold if self.entry.threshold is not None else 0.5)
-
-    @property
-    def largest_component(self) -> bool:
-        return bool(self.entry.parameters.get("largest_component", False))
+        return self.postprocessing.threshold
 
     # -- inference -------------------------------------------------------------------------------
     def validate(self, volume: F32, *, field: str = "volume.voxels") -> None:
@@ -173,9 +145,7 @@ class SegmenterModel:
         probabilities = self._run(volume)
         seconds = time.perf_counter() - start
         used = threshold or self.threshold
-        mask = probabilities >= used
-        if self.largest_component:
-            mask = keep_largest_component(mask)
+        mask = self.postprocessing.mask(probabilities, used)
         measurements = measure(mask, spacing_mm)
         warnings = []
         if not measurements.lesion_found:

@@ -19,6 +19,7 @@ import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
 from cervixai.bundle import BundleError, ModelEntry, load_bundle
 from cervixai.errors import NotReady
 from cervixai.features import FEATURE_NAMES
+from cervixai.features.provenance import segmenter_sha256, serving_problem
 from cervixai.survival import OUTCOMES
 from cervixai.survival.curves import BaselineSurvival, CurveSummary, summarise
 from cervixai.survival.inputs import (
@@ -78,6 +79,7 @@ class SurvivalModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        segmenter = segmenter_sha256(bundle)
         for name in names:
             entry = bundle.entry(name)
             try:
@@ -96,6 +98,10 @@ class SurvivalModel:
             model = OutcomeModel(entry, session, baseline,
                                  frozenset(i.name for i in session.get_inputs()), regression)
             _check_inputs(name, model)
+            problem = serving_problem(name, entry.parameters, IMAGE_INPUT in model.input_names,
+                                      segmenter)
+            if problem:
+                raise BundleError(problem)
             self.outcomes[name.split(".", 1)[1]] = model
             log.info("loaded %s: %s on %s, version %s", name, entry.algorithm,
                      entry.feature_set, entry.version)

@@ -1,5 +1,7 @@
-"""A running cervixai: a tiny bundle trained by the real trainers on a 40-patient synthetic cohort
-(seed 30: every task has positives in both splits), and the four real processes on loopback."""
+"""A running cervixai: a tiny bundle trained by the real trainers — the segmenter on a cohort of
+its own (seed 31), the classifier and survival models on a 40-patient synthetic cohort (seed 30:
+every task has positives in both splits) with image features from that segmenter's contours, as
+serving computes them — and the four real processes on loopback."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ COMPONENTS = (("services.segmenter", "CERVIXAI_SEGMENTER", "cervix.v1.Segmenter"
 TRAINING = (
     ["segmenter", "--profile", "tiny", "--cache"],
     ["classifier", "--quick", "--workers", "2", "--feature-cache"],
-    ["survival", "--quick", "--cache-dir"],
+    ["survival", "--quick", "--workers", "2", "--feature-cache"],
 )
 
 
@@ -37,14 +39,27 @@ def e2e_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def system_bundle(e2e_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def segmenter_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Other patients than ``e2e_cohort``'s, for the segmenter: its contours of the e2e cohort
+    are then out of sample, as serving's are."""
+    out = tmp_path_factory.mktemp("e2e-segmenter") / "cohort"
+    synthesize(out, 24, seed=31, workers=2)
+    return out
+
+
+@pytest.fixture(scope="session")
+def system_bundle(e2e_cohort: Path, segmenter_cohort: Path,
+                  tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("e2e-bundle")
     bundle = root / "bundle"
     for argv in TRAINING:
-        cache = root / "cache" / argv[0]
+        cache = root / "cache" / ("segmenter" if argv[0] == "segmenter" else "features")
+        cohort = segmenter_cohort if argv[0] == "segmenter" else e2e_cohort
+        # fixtures are not timed by pytest-timeout (timeout_func_only): each step has its own
+        # limit, so a slow machine lengthens the setup instead of failing the first test
         result = subprocess.run([sys.executable, "-m", "cervixai.cli", "train", *argv,
-                                 str(cache), "--cohort", str(e2e_cohort), "--out", str(bundle)],
-                                capture_output=True, text=True, timeout=900)
+                                 str(cache), "--cohort", str(cohort), "--out", str(bundle)],
+                                capture_output=True, text=True, timeout=1500)
         assert result.returncode == 0, f"train {argv[0]} failed:\n{result.stderr[-4000:]}"
     return bundle
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cervixai import launcher
+from cervixai import launcher, shipped
+from cervixai.bundle import BundleError, load_bundle
 
 
 def _home_with(bundle: Path, cohort: Path, tmp_path: Path) -> tuple[Path, Path]:
@@ -31,10 +32,12 @@ def _forget_feature_names(bundle: Path) -> None:
 
 
 @pytest.fixture
-def trained(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The trainer command lines ``build_bundle`` runs (recorded, not run)."""
+def trained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[list[str]]:
+    """The trainer command lines ``build_bundle`` runs (recorded, not run); the repository's
+    segmenter artifact is absent unless a test publishes one into ``shipped.FOLDER``."""
     calls: list[list[str]] = []
     monkeypatch.setattr(launcher, "_run", lambda argv: calls.append(list(argv[3:])))
+    monkeypatch.setattr(shipped, "FOLDER", tmp_path / "no-artifact")
     return calls
 
 
@@ -65,3 +68,46 @@ def test_a_given_bundle_is_never_overwritten(system_bundle: Path, e2e_cohort: Pa
     with pytest.raises(SystemExit, match=r"cannot serve its classifier models .*without names"):
         launcher.build_bundle(home, bundle, owned=False)
     assert trained == []
+
+
+def test_a_bundle_without_a_segmenter_gets_the_shipped_one_checked(
+        system_bundle: Path, e2e_cohort: Path, tmp_path: Path, trained: list[list[str]]) -> None:
+    home, bundle = _home_with(system_bundle, e2e_cohort, tmp_path)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    del manifest["models"]["segmenter"]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    artifact = tmp_path / "artifact"
+    shipped.publish(system_bundle, artifact)
+    model = artifact / shipped.MODEL
+    original = model.read_bytes()
+    model.write_bytes(original + b"\0")
+    with pytest.raises(BundleError, match="refusing to install"):
+        shipped.install(bundle, artifact)     # a file that does not match its entry
+    model.write_bytes(original)
+    shipped.FOLDER = artifact   # the fixture's monkeypatch restores it
+    launcher.build_bundle(home, bundle)
+    installed = load_bundle(bundle)
+    assert installed.models["segmenter"].parameters["shipped_from"] == "models/segmenter"
+    installed.verified_path("segmenter")
+    assert sorted(argv[1] for argv in trained) == ["classifier", "survival"]
+
+
+def test_a_shipped_segmenter_other_than_the_bundles_retrains_classifier_and_survival(
+        system_bundle: Path, e2e_cohort: Path, tmp_path: Path, trained: list[list[str]],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    home, bundle = _home_with(system_bundle, e2e_cohort, tmp_path)
+    artifact = tmp_path / "artifact"
+    shipped.publish(system_bundle, artifact)
+    model = artifact / shipped.MODEL
+    model.write_bytes(model.read_bytes() + b"\0")        # another network, a consistent entry
+    entry = json.loads((artifact / shipped.ENTRY).read_text())
+    import hashlib
+
+    entry["files"]["model"]["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
+    (artifact / shipped.ENTRY).write_text(json.dumps(entry))
+    shipped.FOLDER = artifact
+    launcher.build_bundle(home, bundle)
+    assert load_bundle(bundle).models["segmenter"].files["model"].sha256 == \
+        entry["files"]["model"]["sha256"]
+    assert sorted(argv[1] for argv in trained) == ["classifier", "survival"]
+    assert "replacing its segmenter" in capsys.readouterr().out

@@ -13,7 +13,8 @@ from cervixai.errors import InvalidInput
 from cervixai.features import measure
 from services.segmenter.codec import volume_from_proto
 from services.segmenter.config import InferenceSettings
-from services.segmenter.model import SegmenterModel, keep_largest_component, pad_depth
+from cervixai.segmentation.inference import keep_largest_component, pad_depth
+from services.segmenter.model import SegmenterModel
 
 
 def _load_cases():  # type: ignore[no-untyped-def]

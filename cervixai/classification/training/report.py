@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cervixai.classification.training.metrics import METRICS
+from cervixai.evaluation import MIN_RELIABLE_COUNT
 
 TABLES = (("Table 2 — preoperative tasks", ("parametrial_invasion", "lymph_node_metastasis")),
           ("Table 3 — postoperative tasks", ("recurrence", "death")))
@@ -34,6 +35,9 @@ class CandidateResult:
     chosen: bool = False
     error: str = ""
     notes: list[str] = field(default_factory=list)
+    ideal_auc: float | None = None    # refit and scored on ground-truth-mask features
+    positives: int = 0                # in the test split
+    negatives: int = 0
 
 
 def _num(x: float) -> str:
@@ -45,6 +49,11 @@ def _cell(result: CandidateResult, name: str) -> str:
     lo, hi = result.ci.get(name, (math.nan, math.nan))
     if not math.isfinite(value):
         return "n/a"
+    basis = {"sensitivity": result.positives, "specificity": result.negatives}.get(
+        name, min(result.positives, result.negatives))
+    if basis < MIN_RELIABLE_COUNT:   # no interval a handful of cases cannot support
+        kind = "negatives" if name == "specificity" else "positives"
+        return f"{value:.2f} (unreliable: {basis} {kind})"
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return f"{value:.2f}"
     return f"{value:.2f} ({lo:.2f}–{hi:.2f})"

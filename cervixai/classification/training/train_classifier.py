@@ -21,7 +21,7 @@ import numpy.typing as npt
 from cervixai.bundle import ModelEntry, add_file, cohort_fingerprint, library_versions, write_entry
 from cervixai.classification.inputs import TASK_STAGE, input_layout
 from cervixai.classification.training.algorithms import ALGORITHMS, QUICK_ALGORITHMS
-from cervixai.classification.training.dataset import MASK_SOURCE, CohortData, load_cohort
+from cervixai.classification.training.dataset import CohortData, load_cohort
 from cervixai.classification.training.export_onnx import (
     INPUT_NAME,
     OPSET,
@@ -39,8 +39,10 @@ from cervixai.classification.training.protocol import (
 )
 from cervixai.classification.training.report import CandidateResult, csv_text, markdown
 from cervixai.cohort.format import TASKS
-from cervixai.evaluation import roc_auc
+from cervixai.evaluation import roc_auc, small_sample_metrics
 from cervixai.features import FEATURE_SETS
+from cervixai.features.cohort import SEGMENTER, TRUTH
+from cervixai.features.provenance import image_provenance
 
 log = logging.getLogger(__name__)
 SELECTION_RULE = ("per task, the highest mean stratified-CV AUC on the training split; ties go to "
@@ -62,6 +64,13 @@ class TrainOptions:
     cache_dir: Path | None = None
     workers: int = 1
     command: str = ""
+    image_features: str = SEGMENTER          # where training's lesion masks come from
+    segmenter_bundle: Path | None = None     # whose segmenter (default: the output bundle)
+    ideal_bound: bool = True                 # refit the chosen models on ground-truth masks
+
+    @property
+    def segmenter_source(self) -> Path:
+        return self.segmenter_bundle or self.out
 
     @classmethod
     def quick(cls, cohort: Path, out: Path, **overrides: Any) -> TrainOptions:
@@ -85,7 +94,8 @@ def train(options: TrainOptions) -> TrainSummary:
     """Run everything and write the bundle entries and the report."""
     started = time.monotonic()
     needs_images = any(fs != "clinical" for fs in options.feature_sets)
-    data = load_cohort(options.cohort, images=needs_images, cache_dir=options.cache_dir,
+    data = load_cohort(options.cohort, images=needs_images, image_source=options.image_features,
+                       segmenter_bundle=options.segmenter_source, cache_dir=options.cache_dir,
                        workers=options.workers)
     feature_sets = [fs for fs in options.feature_sets if fs == "clinical" or data.has_images]
     notes = [f"dropped {len(data.dropped)} patients whose record fails validation: "
@@ -138,6 +148,8 @@ def train(options: TrainOptions) -> TrainSummary:
                 continue
             result.chosen = True
             summary.chosen[task] = result
+            if options.ideal_bound:
+                fit_ideal_bound(candidate, result, data, train_rows, test_rows, options)
             break
         else:
             summary.skipped[task] = f"{task}: no candidate could be trained and exported"
@@ -158,12 +170,36 @@ def score(result: CandidateResult, candidate: FittedCandidate, X_test: npt.NDArr
     result.hyperparameters = candidate.hyperparameters
     result.notes = list(candidate.notes)
     result.metrics = binary_metrics(y_test, p, candidate.threshold)
+    result.positives, result.negatives = int(y_test.sum()), int(len(y_test) - y_test.sum())
     result.ci = bootstrap_ci(y_test, p, candidate.threshold, replicates=options.bootstrap,
                              seed=options.protocol.seed)
     if data.oracle is not None and 0 < y_test.sum() < len(y_test):
         result.oracle_auc = roc_auc(y_test, data.oracle[result.task][test_rows])
     if not 0 < y_test.sum() < len(y_test):
         result.notes.append(f"the test split has {int(y_test.sum())} positives: AUC undefined")
+
+
+def fit_ideal_bound(candidate: FittedCandidate, result: CandidateResult, data: CohortData,
+                train_rows: npt.NDArray[np.int64], test_rows: npt.NDArray[np.int64],
+                options: TrainOptions) -> None:
+    """The ideal-segmentation bound of a chosen image model: the same algorithm and feature set
+    refit by the same protocol on ground-truth-mask features, scored on the test split's
+    ground-truth features. Not exported: serving never sees a ground-truth mask."""
+    if not candidate.layout.image_width or data.truth is None or \
+            options.image_features == TRUTH:
+        return
+    truth = data.with_truth_images()
+    layout, task = candidate.layout, result.task
+    y_train, y_test = data.labels[task][train_rows], data.labels[task][test_rows]
+    if not 0 < y_test.sum() < len(y_test):
+        return
+    try:
+        refit = fit_candidate(candidate.algorithm, layout, truth.features(layout, train_rows),
+                              y_train, options.protocol)
+    except Exception as e:  # the bound is a report figure; its failure is noted, not fatal
+        log.warning("%s: ideal-segmentation refit failed: %s", task, e)
+        return
+    result.ideal_auc = roc_auc(y_test, refit.probability(truth.features(layout, test_rows)))
 
 
 def export(candidate: FittedCandidate, result: CandidateResult, data: CohortData,
@@ -176,16 +212,21 @@ def export(candidate: FittedCandidate, result: CandidateResult, data: CohortData
     X_test = data.features(layout, test_rows)
     delta = check_parity(content, candidate.probability(X_test), X_test)
     ref = add_file(options.out, f"classifier/{task}.onnx", content)
-    metrics: dict[str, Any] = {
-        m: {"value": _finite(result.metrics[m]), "ci95": [_finite(x) for x in result.ci[m]]}
-        for m in METRICS}
+    y_test = data.labels[task][test_rows]
+    metrics: dict[str, Any] = small_sample_metrics(
+        {m: (result.metrics[m], result.ci[m]) for m in METRICS}, y_test,
+        candidate.probability(X_test) >= candidate.threshold)
+    if result.ideal_auc is not None:
+        metrics["ideal_segmentation_auc_test"] = _finite(result.ideal_auc)
     metrics.update({
         "cv_auc": candidate.cv_auc, "oracle_auc_test": _finite(result.oracle_auc),
         "onnx_parity_max_abs_diff": delta, "n_train": int((data.split == "train").sum()),
         "n_test": len(test_rows),
         "positives_test": int(data.labels[task][test_rows].sum()),
     })
-    image_source = MASK_SOURCE if layout.image_width else "none (clinical only)"
+    provenance = image_provenance(data.image_source if layout.image_width else None,
+                                  [data.images[i] for i in np.flatnonzero(data.split == "train")]
+                                  if layout.image_width and data.images is not None else None)
     write_entry(options.out, ModelEntry(
         name=name, task=task, algorithm=candidate.algorithm, feature_set=layout.feature_set,
         files={"model": ref},
@@ -203,7 +244,7 @@ def export(candidate: FittedCandidate, result: CandidateResult, data: CohortData
             "hyperparameters": {k: _jsonable(v) for k, v in candidate.hyperparameters.items()},
             "downsample_negatives_1_to_1": options.protocol.downsample,
             "cv_folds": candidate.folds, "selection_rule": SELECTION_RULE,
-            "image_features_from": image_source, "opset": OPSET,
+            **provenance, "opset": OPSET,
         }))
     log.info("exported %s (%s, %s): max |Δp| %.2g", name, candidate.algorithm,
              layout.feature_set, delta)
@@ -220,7 +261,8 @@ def evaluate_bundle(bundle: Path, cohort: Path, chosen: dict[str, CandidateResul
 
     loaded = load_bundle(bundle)
     needs_images = any(r.feature_set != "clinical" for r in chosen.values())
-    data = load_cohort(cohort, images=needs_images, cache_dir=options.cache_dir,
+    data = load_cohort(cohort, images=needs_images, image_source=options.image_features,
+                       segmenter_bundle=options.segmenter_source, cache_dir=options.cache_dir,
                        workers=options.workers)
     preoperative: dict[str, dict[str, float]] = {}
     if data.oracle is not None and set(PREOPERATIVE_TASKS) & set(chosen):
@@ -254,7 +296,14 @@ def write_report(summary: TrainSummary, data: CohortData, options: TrainOptions,
         "",
         f"Command: `{options.command or 'cervixai train classifier'}`",
         "",
-        f"- Image features: {MASK_SOURCE if data.has_images else 'none (no images)'}.",
+        f"- Image features: "
+        f"{data.image_source.describe() if data.image_source else 'none (no images)'}"
+        + (f"; segmenter Dice on these patients: mean {np.mean(data.image_source.dice):.3f}, "
+           f"median {np.median(data.image_source.dice):.3f}"
+           if data.image_source and data.image_source.dice else "") + ".",
+        "- Ideal-segmentation bound: each chosen image model refit by the same protocol on "
+        "features of the ground-truth masks and scored on the test split's ground-truth "
+        "features (column `ideal AUC` below the table).",
         f"- Protocol: stratified {options.protocol.folds}-fold CV on the train split for "
         f"hyperparameters (AUC); negatives downsampled 1:1 for training: "
         f"{'on' if options.protocol.downsample else 'off'}; Platt calibration and threshold on "
@@ -269,6 +318,16 @@ def write_report(summary: TrainSummary, data: CohortData, options: TrainOptions,
         "",
     ]
     text = markdown(summary.results, "\n".join(lines))
+    bounded = [r for r in summary.chosen.values() if r.ideal_auc is not None]
+    if bounded:
+        text += ("\n### Chosen image models: test AUC on the segmenter's masks and on the "
+                 "ground-truth masks\n\n| task | algorithm | features | test AUC (segmenter "
+                 "masks) | ideal AUC (ground-truth masks) | positives |\n"
+                 "|---|---|---|---|---|---|\n")
+        for r in bounded:
+            text += (f"| {r.task} | {r.algorithm} | {r.feature_set} | "
+                     f"{r.metrics.get('auc', math.nan):.3f} | {r.ideal_auc:.3f} | "
+                     f"{r.positives} |\n")
     if summary.evaluation:
         text += ("\n### Chosen models on a separate evaluation cohort "
                  f"(`{options.eval_cohort}`, ONNX)\n\nPreoperative oracle: the true probability "

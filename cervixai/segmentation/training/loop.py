@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cervixai.segmentation.inference import pad_depth
 from cervixai.segmentation.training.data import Case, CropSampler
 from cervixai.segmentation.training.losses import segmentation_loss
 from cervixai.segmentation.training.metrics import dice
@@ -69,9 +70,7 @@ def predict_volume(network: SEUNet3d, volume: np.ndarray[Any, Any]) -> np.ndarra
     on the network's device."""
     network.eval()
     depth = volume.shape[0]
-    multiple = network.depth_multiple
-    target = -(-depth // multiple) * multiple
-    padded = np.pad(volume, [(0, target - depth), (0, 0), (0, 0)])
+    padded = pad_depth(volume, network.depth_multiple)
     inputs = torch.from_numpy(np.ascontiguousarray(padded, np.float32))[None, None]
     logits = network(inputs.to(device_of(network)))
     probabilities: np.ndarray[Any, Any] = torch.sigmoid(logits)[0, 0, :depth].cpu().numpy()

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from cervixai.bundle import ModelEntry, add_file, cohort_fingerprint, library_versions, write_entry
+from cervixai.segmentation.inference import OnnxSegmenter, keep_largest_component
 from cervixai.segmentation.training.data import Case, load_cohort
 from cervixai.segmentation.training.export import (
     INPUT_NAME,
@@ -49,27 +50,6 @@ class TrainOptions:
     device: str = "auto"
 
 
-class OnnxScorer:
-    """Probabilities from the exported graph, run exactly as the service runs it."""
-
-    def __init__(self, content: bytes, depth_multiple: int) -> None:
-        import onnxruntime as ort
-
-        from services.segmenter.config import InferenceSettings
-        from services.segmenter.model import session_options
-
-        self.session = ort.InferenceSession(content, session_options(InferenceSettings()),
-                                            providers=["CPUExecutionProvider"])
-        self.multiple = depth_multiple
-
-    def __call__(self, volume: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        from services.segmenter.model import pad_depth
-
-        padded = pad_depth(volume, self.multiple)[None, None]
-        out: np.ndarray[Any, Any] = self.session.run(None, {INPUT_NAME: padded})[0][0, 0]
-        return out[: volume.shape[0]]
-
-
 def split_validation(cases: Sequence[Case], share: float, seed: int
                      ) -> tuple[list[Case], list[Case]]:
     """Hold out ``share`` of the training patients (at least one) for validation."""
@@ -86,8 +66,6 @@ def choose_postprocessing(probabilities: Sequence[np.ndarray[Any, Any]],
 
     The largest component is tried only around the best plain threshold: labelling a volume is
     the slow part of this search."""
-    from services.segmenter.model import keep_largest_component
-
     def mean_dice(threshold: float, keep: bool) -> float:
         total = 0.0
         for p, case in zip(probabilities, cases, strict=True):
@@ -109,8 +87,6 @@ def score(scorer: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]], cases:
           threshold: float, keep: bool) -> dict[str, Any]:
     """Test figures: Dice per patient at ``threshold`` (largest component if ``keep``), Otsu's
     Dice beside it."""
-    from services.segmenter.model import keep_largest_component
-
     model_scores, otsu_scores = [], []
     for case in cases:
         mask = scorer(case.volume) >= threshold
@@ -143,7 +119,7 @@ def train_segmenter(options: TrainOptions) -> ModelEntry:
     content = export_onnx(network)
     parity_volumes = [c.volume for c in test[:PARITY_VOLUMES]]
     worst = check_parity(content, network, parity_volumes)
-    scorer = OnnxScorer(content, network.depth_multiple)
+    scorer = OnnxSegmenter(content, network.depth_multiple)
     validation_probabilities = [scorer(c.volume) for c in validation]
     threshold, keep, validation_dice = choose_postprocessing(validation_probabilities,
                                                              validation)

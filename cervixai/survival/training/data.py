@@ -1,14 +1,14 @@
 """A cohort as survival data: validated records, (event, time) per outcome, image features.
 
-Image features cost ~0.35 s per patient (ingest, read the SEG mask, extract), so they are cached
-per cohort in an ``.npz`` keyed by the sha256 of clinical.csv and the patient list.
+Image features come from :mod:`cervixai.features.cohort` (one pipeline and one cache with the
+classifier): by default from the bundle's segmenter, out of sample, with the ground-truth masks'
+features beside them for the ideal-segmentation ablation.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,8 @@ import numpy.typing as npt
 from cervixai.clinical import VARIABLES, ClinicalRecord, Stage, validate_record
 from cervixai.cohort import format as cf
 from cervixai.errors import InvalidInput
-from cervixai.features import FEATURE_NAMES, ImageFeatureValues
+from cervixai.features import ImageFeatureValues
+from cervixai.features.cohort import SEGMENTER, TRUTH, CohortFeatures, cohort_features
 from cervixai.survival import OUTCOMES
 from cervixai.survival.inputs import image_columns
 
@@ -37,6 +38,8 @@ class SurvivalData:
     oracle_risk: dict[str, npt.NDArray[np.float64]] | None
     features: list[ImageFeatureValues] | None
     excluded: list[str] = field(default_factory=list)   # why patients were left out
+    image_source: CohortFeatures | None = None           # where ``features`` came from
+    truth: list[ImageFeatureValues] | None = None        # ground-truth-mask features (ablation)
 
     @property
     def has_images(self) -> bool:
@@ -49,7 +52,15 @@ class SurvivalData:
             [self.records[i] for i in index], {k: v[index] for k, v in self.y.items()},
             None if self.oracle_risk is None else {k: v[index] for k, v in
                                                   self.oracle_risk.items()},
-            None if self.features is None else [self.features[i] for i in index], self.excluded)
+            None if self.features is None else [self.features[i] for i in index], self.excluded,
+            self.image_source,
+            None if self.truth is None else [self.truth[i] for i in index])
+
+    def with_truth_images(self) -> SurvivalData:
+        """The same patients with ground-truth-mask image features (the ideal bound)."""
+        if self.truth is None:
+            raise ValueError("ground-truth-mask features were not computed for this cohort")
+        return replace(self, features=self.truth)
 
     def image_matrix(self, feature_set: str) -> npt.NDArray[np.float32]:
         if feature_set == "clinical":
@@ -68,8 +79,11 @@ def survival_array(event: npt.ArrayLike, time: npt.ArrayLike) -> npt.NDArray[np.
     return y
 
 
-def load(root: Path, *, images: bool, cache_dir: Path | None = None) -> SurvivalData:
-    """Read ``root``; with ``images`` compute (or load cached) image features for every patient."""
+def load(root: Path, *, images: bool, cache_dir: Path | None = None,
+         image_source: str = SEGMENTER, segmenter_bundle: Path | None = None,
+         workers: int = 1) -> SurvivalData:
+    """Read ``root``; with ``images`` compute (or load cached) image features for every patient,
+    from ``image_source`` (the segmenter of ``segmenter_bundle``, or the ground truth)."""
     _, all_rows = cf.read_csv(root / cf.CLINICAL_CSV)
     rows, records, excluded = [], [], []
     for row in all_rows:
@@ -94,54 +108,16 @@ def load(root: Path, *, images: bool, cache_dir: Path | None = None) -> Survival
         oracle = {o: np.array([float(by_id[r["patient_id"]][f"{o}_risk"]) for r in rows])
                   for o in OUTCOMES}
     ids = [r["patient_id"] for r in rows]
-    features = _image_features(root, ids, cache_dir) if images else None
+    source = truth = None
+    if images:
+        cache = cache_dir or root.parent / ".cervixai-cache" / "features"
+        source = cohort_features(root, ids, source=image_source,
+                                 segmenter_bundle=segmenter_bundle, cache_dir=cache,
+                                 workers=workers)
+        truth = source if image_source == TRUTH else cohort_features(
+            root, ids, source=TRUTH, cache_dir=cache, workers=workers)
     return SurvivalData(root, ids, np.array([r["split"] for r in rows]), records, y, oracle,
-                        features, excluded)
+                        None if source is None else source.values, excluded, source,
+                        None if truth is None else truth.values)
 
 
-def cohort_has_images(root: Path) -> bool:
-    return (root / cf.IMAGES_DIR).is_dir() and (root / cf.MASKS_DIR).is_dir()
-
-
-def _cache_key(root: Path, ids: list[str]) -> str:
-    digest = hashlib.sha256((root / cf.CLINICAL_CSV).read_bytes())
-    digest.update("\n".join(ids).encode())
-    return digest.hexdigest()[:16]
-
-
-def _image_features(root: Path, ids: list[str], cache_dir: Path | None
-                    ) -> list[ImageFeatureValues]:
-    cache = None if cache_dir is None else cache_dir / f"features-{_cache_key(root, ids)}.npz"
-    if cache is not None and cache.exists():
-        with np.load(cache) as saved:
-            if list(saved["patient_ids"]) == ids and list(saved["names"]) == list(FEATURE_NAMES):
-                log.info("image features from cache %s", cache)
-                return [ImageFeatureValues(bool(found), int(k), pixels,
-                                           dict(zip(FEATURE_NAMES, map(float, values),
-                                                    strict=True)))
-                        for found, k, pixels, values in zip(
-                            saved["found"], saved["slice_index"], saved["slices"],
-                            saved["radiomics"], strict=True)]
-    features = [_extract_one(root, pid) for pid in ids]
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, patient_ids=np.array(ids), names=np.array(FEATURE_NAMES),
-                 found=np.array([f.lesion_found for f in features]),
-                 slice_index=np.array([f.slice_index for f in features]),
-                 slices=np.stack([f.lesion_slice for f in features]),
-                 radiomics=np.array([[f.radiomics[n] for n in FEATURE_NAMES] for f in features]))
-        tmp.replace(cache)
-    return features
-
-
-def _extract_one(root: Path, patient_id: str) -> ImageFeatureValues:
-    from cervixai.cohort.masks import read_mask
-    from cervixai.dicom import load_series_from_path
-    from cervixai.features import extract
-
-    series = load_series_from_path(root / cf.IMAGES_DIR / patient_id)
-    mask = read_mask(root / cf.MASKS_DIR / f"{patient_id}.dcm", series.geometry,
-                     series.volume.shape)
-    spacing = tuple(float(s) for s in series.geometry.spacing_mm)
-    return extract(series.volume, mask, (spacing[0], spacing[1], spacing[2]))

@@ -18,6 +18,9 @@ from cervixai.bundle import (
     library_versions,
     write_entry,
 )
+from cervixai.evaluation import MIN_RELIABLE_COUNT
+from cervixai.features.cohort import SEGMENTER, TRUTH, cohort_has_images
+from cervixai.features.provenance import image_provenance
 from cervixai.survival import OUTCOMES
 from cervixai.survival.curves import HORIZONS_MONTHS
 from cervixai.survival.inputs import (
@@ -59,6 +62,10 @@ class TrainOptions:
     cache_dir: Path | None = None
     folds: int = 5                  # cross-validation folds for the hyperparameters
     n_estimators: int = 200         # trees of the (survival) forests
+    image_features: str = SEGMENTER          # where training's lesion masks come from
+    segmenter_bundle: Path | None = None     # whose segmenter (default: the output bundle)
+    ideal_bound: bool = True                 # refit the chosen models on ground-truth masks
+    workers: int = 1                         # processes computing image features
 
 
 def train(options: TrainOptions) -> dict[str, Any]:
@@ -67,14 +74,21 @@ def train(options: TrainOptions) -> dict[str, Any]:
     cache = options.cache_dir
     wanted = set(options.feature_sets or ()) | {options.select_feature_set or ""}
     need_images = bool(wanted & {"paper", "radiomics"}) or (
-        options.feature_sets is None and sd.cohort_has_images(options.cohort))
+        options.feature_sets is None and cohort_has_images(options.cohort))
     for root in (options.cohort, options.eval_cohort):
-        if root is not None and need_images and not sd.cohort_has_images(root):
+        if root is not None and need_images and not cohort_has_images(root):
             raise ValueError(f"{root} has no images/ and masks/: use --feature-sets clinical")
-    cohort = sd.load(options.cohort, images=need_images, cache_dir=cache)
+
+    def load(root: Path) -> sd.SurvivalData:
+        return sd.load(root, images=need_images, cache_dir=cache,
+                       image_source=options.image_features,
+                       segmenter_bundle=options.segmenter_bundle or options.out,
+                       workers=options.workers)
+
+    cohort = load(options.cohort)
     train_part = cohort.subset(cohort.splits == "train")
     if options.eval_cohort is not None:
-        evaluation = sd.load(options.eval_cohort, images=need_images, cache_dir=cache)
+        evaluation = load(options.eval_cohort)
         evaluated_on = f"all {len(evaluation.patient_ids)} patients of {options.eval_cohort.name}"
     else:
         evaluation = cohort.subset(cohort.splits == "test")
@@ -94,11 +108,13 @@ def train(options: TrainOptions) -> dict[str, Any]:
                                         quick=options.quick, rounds=options.bootstrap,
                                         seed=options.seed, folds=options.folds)
     chosen = {o: protocol.choose(results, o, select) for o in OUTCOMES}
+    ideal = ({o: _ideal_bound(specs, r, train_part, evaluation, options)
+              for o, (r, _) in chosen.items()} if options.ideal_bound else {})
     summary: dict[str, Any] = {"evaluated_on": evaluated_on, "models": {}}
     for outcome, (result, note) in chosen.items():
         regressor = _paper_regressor(results, outcome, select)
         summary["models"][outcome] = _export(options, result, note, regressor, train_part,
-                                             evaluation, evaluated_on)
+                                             evaluation, evaluated_on, ideal.get(outcome))
     context = [
         f"Trained on the training split of `{options.cohort.name}` "
         f"({len(train_part.patient_ids)} patients; RFS events "
@@ -111,6 +127,12 @@ def train(options: TrainOptions) -> dict[str, Any]:
         + f"; bootstrap: {options.bootstrap} resamples of the evaluation set; seed {options.seed}.",
         "Oracle C: the generating model's true risk scored on the same patients (synthetic "
         "cohorts only) — the ceiling.",
+        "Image features: " + (cohort.image_source.describe() if cohort.image_source else
+                              "none (clinical only)") + ".",
+        *(f"Ideal-segmentation bound ({o.upper()}): the chosen model refit on ground-truth-mask "
+          f"features, Harrell's C {c:.3f} on the evaluation set's ground-truth features "
+          f"(served-mask C {chosen[o][0].metrics['harrell_c']:.3f})."
+          for o, c in ideal.items() if c is not None),
         *(f"Excluded: {len(data.excluded)} patient(s) of `{data.root.name}` whose record does "
           f"not validate (first: {data.excluded[0]})."
           for data in {d.root: d for d in (cohort, evaluation)}.values() if data.excluded),
@@ -126,6 +148,23 @@ def train(options: TrainOptions) -> dict[str, Any]:
     return summary
 
 
+def _ideal_bound(specs: list[protocol.ModelSpec], result: protocol.Result,
+                 train_part: sd.SurvivalData, evaluation: sd.SurvivalData,
+                 options: TrainOptions) -> float | None:
+    """Harrell's C of the chosen model refit on ground-truth-mask features (the ideal bound);
+    None for clinical-only models or when the truth features were not computed."""
+    if result.feature_set == "clinical" or train_part.truth is None or \
+            evaluation.truth is None or options.image_features == TRUTH:
+        return None
+    spec = [s for s in specs if s.name == result.model]
+    refit = protocol.run_outcome(spec, result.outcome, train_part.with_truth_images(),
+                                 evaluation.with_truth_images(), (result.feature_set,),
+                                 quick=options.quick, rounds=0, seed=options.seed,
+                                 folds=options.folds)
+    value = refit[0].metrics.get("harrell_c") if refit else None
+    return None if value is None else float(value)
+
+
 def _paper_regressor(results: list[protocol.Result], outcome: str, feature_set: str
                      ) -> protocol.Result | None:
     """The study's regressor to export beside the Cox model (for ``regression_months``): the
@@ -137,7 +176,8 @@ def _paper_regressor(results: list[protocol.Result], outcome: str, feature_set: 
 
 def _export(options: TrainOptions, result: protocol.Result, note: str,
             regressor: protocol.Result | None, train_part: sd.SurvivalData,
-            evaluation: sd.SurvivalData, evaluated_on: str) -> dict[str, Any]:
+            evaluation: sd.SurvivalData, evaluated_on: str, ideal_c: float | None
+            ) -> dict[str, Any]:
     d = protocol.design(train_part, evaluation, result.feature_set)
     n_image = d.train.shape[1] - len(clinical_plan().columns)
     y_train = train_part.y[result.outcome]
@@ -178,7 +218,10 @@ def _export(options: TrainOptions, result: protocol.Result, note: str,
             "parity_max_abs_months": months_gap,
             "note": "the study's method: observed months regressed, censoring ignored"}}
     metrics = {k: v for k, v in result.metrics.items() if k != "calibration"}
+    events = int(evaluation.y[result.outcome]["event"].sum())
     metrics.update({
+        "events_evaluated": events, "reliable": events >= MIN_RELIABLE_COUNT,
+        "ideal_segmentation_harrell_c": ideal_c,
         "calibration": result.metrics.get("calibration"),
         "cv_harrell_c": result.cv_score, "evaluated_on": evaluated_on,
         "parity_max_abs_risk": risk_gap, "parity_max_abs_survival": survival_gap,
@@ -201,7 +244,9 @@ def _export(options: TrainOptions, result: protocol.Result, note: str,
         versions=library_versions("numpy", "scikit-learn", "scikit-survival", "onnx",
                                   "onnxruntime"),
         parameters={**{k: _jsonable(v) for k, v in result.params.items()},
-                    "horizons_months": list(HORIZONS_MONTHS), **_jsonable(regression)})
+                    "horizons_months": list(HORIZONS_MONTHS), **_jsonable(regression),
+                    **image_provenance(train_part.image_source if n_image else None,
+                                       train_part.features if n_image else None)})
     write_entry(root, entry)
     log.info("survival.%s: %s on %s, parity |Δrisk| %.1e |ΔS| %.1e", result.outcome,
              result.model, result.feature_set, risk_gap, survival_gap)
