@@ -31,6 +31,10 @@ def evaluate(cohort: Path, *, bundle: Path | None = None, gateway: str | None = 
     if sum(x is not None for x in (bundle, gateway, remote_grpc)) != 1:
         raise ValueError("give exactly one target: bundle, gateway (HTTP URL) or grpc (a "
                          "running gateway's gRPC address)")
+    if bundle is not None:
+        from cervixai.bundle import load_bundle
+
+        load_bundle(bundle)  # BundleError now rather than four services refusing to start
     patients = load_patients(cohort, split, limit)
     if not patients:
         raise ValueError(f"split {split!r} of {cohort} has no patient")

@@ -41,6 +41,7 @@ def add_command(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cervixai.bundle import BundleError
     from cervixai.evaluate.api import evaluate
     from cervixai.evaluate.record import record_served
 
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                               bootstrap=args.bootstrap, seed=args.seed,
                               logs=args.out / "logs" if args.bundle else None,
                               command=command)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError, BundleError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     written = evaluation.write(args.out)
@@ -87,8 +88,6 @@ def run(args: argparse.Namespace) -> int:
           f"({summary['segmentation']['patients']} patients)")
     print(f"report: {written[1]} (and {len(written) - 1} more files in {args.out})")
     if args.record:
-        from cervixai.bundle import BundleError
-
         try:
             record_served(args.bundle, evaluation)
         except BundleError as e:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cervixai.evaluate.bootstrap import MIN_COUNT
-
-if TYPE_CHECKING:
-    from cervixai.evaluate.result import Evaluation
+from cervixai.evaluate.result import Evaluation, api_label
 
 SUBGROUP_TITLES = {"figo_stage_group": "FIGO stage group (I: IA–IB, II: IIA–IIB)",
                    "age_band": "Age band (years)",
@@ -90,7 +88,8 @@ def _subgroup(groups: dict[str, dict[str, Any]]) -> list[str]:
                          f"{_num(c.get('mean_probability'))} vs {_num(c.get('observed_rate'))}",
                          "yes" if s["reliable"] else "no"])
         for outcome, s in g["survival"].items():
-            rows.append([label, outcome.upper(), str(s["patients"]), f"{s['events']} events",
+            events = f"{s['events']} event" + ("" if s["events"] == 1 else "s")
+            rows.append([label, outcome.upper(), str(s["patients"]), events,
                          "C " + _estimate(s["c_index"]), "", "yes" if s["reliable"] else "no"])
         seg = g["segmentation"]
         if seg["patients"]:
@@ -107,7 +106,7 @@ def render(evaluation: Evaluation) -> str:
     p = data["patients"]
     lines = ["# Served evaluation", "", data["source"] + ".", "",
              f"- command: `{s['command']}`" if s["command"] else f"- target: {s['target']}",
-             f"- system: {s['target']}, {s['api'].upper()} API, concurrency {s['concurrency']}, "
+             f"- system: {s['target']}, {api_label(s['api'])} API, concurrency {s['concurrency']}, "
              f"timeout {s['timeout_seconds']:g} s per request",
              f"- patients: {p['sent']} sent, {p['served']} served, {p['failed']} failed"
              + (f", {p['without_dice']} without a Dice (truth unreadable)"

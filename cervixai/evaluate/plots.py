@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 BINS = 10
-MIN_PER_BIN = 5
+MIN_PER_BIN = 10
 
 
 def reliability_bins(outcome: npt.ArrayLike, probability: npt.ArrayLike, *, bins: int = BINS

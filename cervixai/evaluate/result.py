@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +26,15 @@ from cervixai.evaluate.cohort import (
 )
 from cervixai.evaluate.serving import PatientResult
 
+log = logging.getLogger(__name__)
+
 TASK_ORDER = ("parametrial_invasion", "lymph_node_metastasis", "recurrence", "death")
 SUBGROUP_KINDS = ("figo_stage_group", "age_band", "matrix")
+
+
+def api_label(api: str) -> str:
+    """``http`` → HTTP, ``grpc`` → gRPC."""
+    return {"http": "HTTP", "grpc": "gRPC"}.get(api, api)
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ class Evaluation:
     def source(self) -> str:
         """The one sentence that says where the figures come from."""
         s = self.settings
-        return (f"cervixai evaluate through the gateway ({s.api.upper()} API) on {self.served} "
+        return (f"cervixai evaluate through the gateway ({api_label(s.api)} API) on {self.served} "
                 f"patients of split {s.split} of cohort {s.cohort}")
 
     def to_json(self) -> dict[str, Any]:
@@ -107,9 +116,16 @@ class Evaluation:
         written = [out_dir / "evaluation.json", out_dir / "evaluation.md"]
         written[0].write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
         written[1].write_text(self.markdown())
+        if importlib.util.find_spec("matplotlib") is None:
+            log.warning("matplotlib is not installed (it comes with cervixai[train]): no "
+                        "reliability plots")
+            return written
         for task, (y, p) in self.reliability.items():
             path = out_dir / f"reliability-{task}.png"
-            reliability_plot(y, p, path, title=f"{task.replace('_', ' ')}: {self.source()}")
+            s = self.settings
+            reliability_plot(y, p, path, title=f"{task.replace('_', ' ')} — served through the "
+                                               f"{api_label(s.api)} API, split {s.split} of "
+                                               f"{s.cohort}")
             written.append(path)
         return written
 
