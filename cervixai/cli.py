@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_up_command(sub)
     add_assess_command(sub)
+    from cervixai.modelcard import add_command as add_model_card_command
+
+    add_model_card_command(sub)
     train = sub.add_parser("train", help="train models into a bundle").add_subparsers(
         metavar="MODEL")
     for module in TRAINERS:

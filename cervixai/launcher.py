@@ -152,6 +152,23 @@ def build_bundle(home: Path, bundle: Path, *, owned: bool = True) -> None:
             _run(_cli(*argv, "--cohort", str(cohort), "--out", str(bundle),
                       "--feature-cache", str(home / "cache" / "features")))
         print(f"  {name}: {time.monotonic() - started:.0f} s")
+    if missing & {"classifier", "survival"}:
+        record_served_evaluation(cohort, bundle)
+
+
+def record_served_evaluation(cohort: Path, bundle: Path) -> None:
+    """Measure the bundle through the serving path on its cohort's test split — the real
+    services and gateway, started on free loopback ports — record the figures as each model's
+    ``metrics.served`` (what the web page and the model card quote) and write the model card."""
+    from cervixai.modelcard import EVALUATION
+
+    print(f"measuring the served system on the test split of {cohort.name} (cervixai evaluate)")
+    started = time.monotonic()
+    _run(_cli("evaluate", "--cohort", str(cohort), "--bundle", str(bundle), "--split", "test",
+              "--record", "--out", str(bundle / Path(EVALUATION).parent)))
+    _run(_cli("model-card", "--bundle", str(bundle)))
+    print(f"  evaluation: {time.monotonic() - started:.0f} s; model card "
+          f"{bundle / 'model-card.md'}")
 
 
 def segmenter_cohort(home: Path) -> Path:

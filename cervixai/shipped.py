@@ -78,3 +78,25 @@ def publish(bundle: Path, folder: Path | None = None) -> ModelEntry:
     data["files"] = {role: asdict(ref) for role, ref in published.files.items()}
     (folder / ENTRY).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return published
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cervixai.shipped BUNDLE``: publish BUNDLE's segmenter as the artifact."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m cervixai.shipped",
+                                     description="write a bundle's segmenter into "
+                                                 "models/segmenter/ as the shipped artifact")
+    parser.add_argument("bundle", type=Path)
+    parser.add_argument("--folder", type=Path, default=None,
+                        help=f"where to write it (default {FOLDER})")
+    args = parser.parse_args(argv)
+    entry = publish(args.bundle, args.folder)
+    test = entry.metrics.get("test", {})
+    print(f"published segmenter {entry.version} to {args.folder or FOLDER} (test Dice "
+          f"{test.get('dice', {}).get('mean')} on {test.get('patients')} patients)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

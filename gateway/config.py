@@ -31,7 +31,8 @@ class GatewayConfig:
     ``CERVIXAI_GATEWAY_SEGMENT_TIMEOUT_SECONDS`` [60], ``..._CLASSIFY_TIMEOUT_SECONDS`` [10],
     ``..._SURVIVAL_TIMEOUT_SECONDS`` [10], ``..._REQUEST_TIMEOUT_SECONDS`` [120] (whole
     request, HTTP), ``..._MAX_UPLOAD_BYTES`` [50000000], ``..._AUDIT_LOG`` [stderr], and
-    ``CERVIXAI_BACKEND_TLS_CA`` (PEM; TLS to the backends when set).
+    ``CERVIXAI_BACKEND_TLS_CA`` (PEM; TLS to the backends when set), ``CERVIXAI_BUNDLE``
+    (optional: the bundle whose manifest and model card ``GET /v1/models`` serves).
     """
 
     grpc: ServerConfig
@@ -44,6 +45,7 @@ class GatewayConfig:
     max_upload_bytes: int = 50 * MB
     audit_log: str | None = None
     backend_tls_ca: str | None = None
+    bundle: str | None = None    # read only for GET /v1/models (manifest and model card)
 
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 1:
@@ -92,4 +94,5 @@ class GatewayConfig:
             max_upload_bytes=max_upload,
             audit_log=env.get(f"{p}_AUDIT_LOG") or None,
             backend_tls_ca=env.get("CERVIXAI_BACKEND_TLS_CA") or None,
+            bundle=env.get("CERVIXAI_BUNDLE") or None,
         )

@@ -115,6 +115,16 @@ def create_app(gateway: Gateway) -> FastAPI:
                 "outcomes": [describe(v) for v in OUTCOME_VARIABLES],
                 "max_upload_bytes": limit}
 
+    @app.get("/v1/models", summary="The served models, their served performance and the "
+                                   "model card (Markdown)",
+             responses={404: {"description": "The gateway was started without CERVIXAI_BUNDLE"}})
+    def models() -> JSONResponse:
+        if gateway.config.bundle is None:
+            return JSONResponse(error_body(
+                "not_configured", "this gateway was started without CERVIXAI_BUNDLE; the model "
+                "services report their models in every reply"), status_code=404)
+        return JSONResponse(models_document(Path(gateway.config.bundle)))
+
     @app.post("/v1/assessments", summary="Assess one study", openapi_extra=ASSESS_BODY)
     async def assess(request: Request, preview: bool = False) -> JSONResponse:
         declared = request.headers.get("content-length")
@@ -157,6 +167,23 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def models_document(bundle_path: Path) -> dict[str, Any]:
+    """Every model of the bundle (identity, threshold, image-feature provenance, served
+    performance) and the bundle's model card."""
+    from cervixai import modelcard
+    from cervixai.bundle import load_bundle
+
+    bundle = load_bundle(bundle_path)
+    models = [{"name": name, "version": e.version, "task": e.task, "algorithm": e.algorithm,
+               "feature_set": e.feature_set, "threshold": e.threshold,
+               "image_features_from": e.parameters.get("image_features_from"),
+               "segmenter_version": e.parameters.get("segmenter_version"),
+               "served": e.metrics.get("served")}
+              for name, e in sorted(bundle.models.items())]
+    return {"models": models, "model_card": modelcard.render(bundle,
+                                                             modelcard.stored_evaluation(bundle))}
 
 
 class _TooLarge(Exception):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from cervixai import shipped
 from cervixai.cohort.synth import synthesize
 from cervixai.processes import ServiceProcess, free_port
 
@@ -18,6 +21,25 @@ def small_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("small-cohort") / "cohort"
     synthesize(out, 24, seed=0, workers=2)
     return out
+
+
+@pytest.fixture(scope="session")
+def segmenter_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny segmenter trained on a cohort of its own (24 patients, seed 31: none of them in
+    ``small_cohort`` or the end-to-end cohort), published as a model artifact folder like the
+    repository's ``models/segmenter``. Training on image features needs one: its contours of
+    the other cohorts are out of sample, as serving's are. ``shipped.install(bundle, folder)``
+    puts it into a bundle."""
+    root = tmp_path_factory.mktemp("segmenter")
+    synthesize(root / "cohort", 24, seed=31, workers=2)
+    # fixtures are not timed by pytest-timeout (timeout_func_only); this step has its own limit
+    result = subprocess.run([sys.executable, "-m", "cervixai.cli", "train", "segmenter",
+                             "--profile", "tiny", "--no-progress", "--cohort",
+                             str(root / "cohort"), "--out", str(root / "bundle"), "--cache",
+                             str(root / "cache")], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"train segmenter failed:\n{result.stderr[-4000:]}"
+    shipped.publish(root / "bundle", root / "artifact")
+    return root / "artifact"
 
 
 @pytest.fixture

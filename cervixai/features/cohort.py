@@ -218,6 +218,12 @@ def _patient(job: tuple[Path, str]) -> tuple[ImageFeatureValues, ImageFeatureVal
     return truth_features, extract(series.volume, mask, spacing), dice(mask, truth)
 
 
+def patient_features(root: Path, patient_id: str) -> ImageFeatureValues:
+    """One patient's image features from its ground-truth mask (uncached)."""
+    _worker.clear()
+    return _patient((root, patient_id))[0]
+
+
 def dice(predicted: np.ndarray[Any, Any], truth: np.ndarray[Any, Any]) -> float:
     """Dice of two masks; 1 when both are empty (a lesion-free patient with nothing found)."""
     total = int(predicted.sum()) + int(truth.sum())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cervixai import shipped
 from cervixai.classification.training.protocol import Protocol
 from cervixai.classification.training.train_classifier import TrainOptions, TrainSummary, train
 from cervixai.cohort.synth import synthesize
@@ -37,11 +38,14 @@ def clinical_training(clinical_cohort: Path, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="session")
 def image_training(small_cohort: Path, clinical_training: tuple[Path, TrainSummary],
-                   tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainSummary]:
-    """Radiomics models on the 24-patient imaged cohort, written into a copy of the clinical
-    bundle (parametrial invasion has no positive there, so its clinical model stays)."""
+                   segmenter_artifact: Path, tmp_path_factory: pytest.TempPathFactory
+                   ) -> tuple[Path, TrainSummary]:
+    """Radiomics models on the 24-patient imaged cohort, from the contours of a segmenter
+    trained on other patients, written into a copy of the clinical bundle with that segmenter
+    (parametrial invasion has no positive there, so its clinical model stays)."""
     bundle = tmp_path_factory.mktemp("image-bundle") / "bundle"
     shutil.copytree(clinical_training[0], bundle)
+    shipped.install(bundle, segmenter_artifact)
     cache = tmp_path_factory.mktemp("feature-cache")
     summary = train(TrainOptions(small_cohort, bundle, algorithms=("logistic_regression",),
                                  feature_sets=("radiomics",),

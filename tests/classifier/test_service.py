@@ -19,12 +19,13 @@ import pytest
 from cervix.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2
 from cervixai.bundle import load_bundle
 from cervixai.classification.inputs import input_layout, model_input
-from cervixai.classification.training.dataset import load_cohort, patient_image_features
+from cervixai.classification.training.dataset import load_cohort
 from cervixai.classification.training.export_onnx import onnx_probabilities
 from cervixai.classification.training.train_classifier import TrainSummary
 from cervixai.clinical import ClinicalRecord
 from cervixai.clinical.proto import record_to_proto
 from cervixai.features import FEATURE_NAMES, ImageFeatureValues
+from cervixai.features.cohort import patient_features
 from cervixai.features.ranges import OutOfRange
 from cervixai.service import channel_options, violations_from_error
 
@@ -41,7 +42,7 @@ def _port() -> int:
 @pytest.fixture(scope="module")
 def patient(small_cohort: Path) -> tuple[ClinicalRecord, ImageFeatureValues]:
     data = load_cohort(small_cohort, images=False)
-    return data.records[0], patient_image_features((small_cohort, data.patient_ids[0]))
+    return data.records[0], patient_features(small_cohort, data.patient_ids[0])
 
 
 @pytest.fixture(scope="module")

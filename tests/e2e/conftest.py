@@ -1,7 +1,8 @@
 """A running cervixai: a tiny bundle trained by the real trainers — the segmenter on a cohort of
-its own (seed 31), the classifier and survival models on a 40-patient synthetic cohort (seed 30:
-every task has positives in both splits) with image features from that segmenter's contours, as
-serving computes them — and the four real processes on loopback."""
+its own (``segmenter_artifact``, seed 31), the classifier and survival models on a 40-patient
+synthetic cohort (seed 30: every task has positives in both splits) with image features from
+that segmenter's contours, as serving computes them — and the four real processes on
+loopback."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cervixai import shipped
 from cervixai.cohort import format as cf
 from cervixai.cohort.synth import synthesize
 from cervixai.processes import ServiceProcess, free_port
@@ -25,7 +27,6 @@ COMPONENTS = (("services.segmenter", "CERVIXAI_SEGMENTER", "cervix.v1.Segmenter"
               ("services.survival", "CERVIXAI_SURVIVAL", "cervix.v1.Survival"),
               ("gateway", "CERVIXAI_GATEWAY", "cervix.v1.Gateway"))
 TRAINING = (
-    ["segmenter", "--profile", "tiny", "--cache"],
     ["classifier", "--quick", "--workers", "2", "--feature-cache"],
     ["survival", "--quick", "--workers", "2", "--feature-cache"],
 )
@@ -39,26 +40,17 @@ def e2e_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def segmenter_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Other patients than ``e2e_cohort``'s, for the segmenter: its contours of the e2e cohort
-    are then out of sample, as serving's are."""
-    out = tmp_path_factory.mktemp("e2e-segmenter") / "cohort"
-    synthesize(out, 24, seed=31, workers=2)
-    return out
-
-
-@pytest.fixture(scope="session")
-def system_bundle(e2e_cohort: Path, segmenter_cohort: Path,
+def system_bundle(e2e_cohort: Path, segmenter_artifact: Path,
                   tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("e2e-bundle")
     bundle = root / "bundle"
+    shipped.install(bundle, segmenter_artifact)
+    cache = root / "cache" / "features"
     for argv in TRAINING:
-        cache = root / "cache" / ("segmenter" if argv[0] == "segmenter" else "features")
-        cohort = segmenter_cohort if argv[0] == "segmenter" else e2e_cohort
         # fixtures are not timed by pytest-timeout (timeout_func_only): each step has its own
         # limit, so a slow machine lengthens the setup instead of failing the first test
         result = subprocess.run([sys.executable, "-m", "cervixai.cli", "train", *argv,
-                                 str(cache), "--cohort", str(cohort), "--out", str(bundle)],
+                                 str(cache), "--cohort", str(e2e_cohort), "--out", str(bundle)],
                                 capture_output=True, text=True, timeout=1500)
         assert result.returncode == 0, f"train {argv[0]} failed:\n{result.stderr[-4000:]}"
     return bundle

@@ -11,9 +11,9 @@ import pytest
 
 from cervixai.errors import InvalidInput
 from cervixai.features import measure
+from cervixai.segmentation.inference import keep_largest_component, pad_depth
 from services.segmenter.codec import volume_from_proto
 from services.segmenter.config import InferenceSettings
-from cervixai.segmentation.inference import keep_largest_component, pad_depth
 from services.segmenter.model import SegmenterModel
 
 

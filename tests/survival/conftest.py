@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from cervixai import shipped
 from cervixai.cohort.synth import synthesize
 from cervixai.survival.training.run import TrainOptions, train
 
@@ -28,9 +29,12 @@ def clinical_bundle(tmp_path_factory: pytest.TempPathFactory, clinical_cohort: P
 
 
 @pytest.fixture(scope="session")
-def radiomics_bundle(tmp_path_factory: pytest.TempPathFactory, small_cohort: Path) -> Path:
-    """A --quick bundle on radiomics + clinical, from the shared 24-patient image cohort."""
+def radiomics_bundle(tmp_path_factory: pytest.TempPathFactory, small_cohort: Path,
+                     segmenter_artifact: Path) -> Path:
+    """A --quick bundle on radiomics + clinical, from the shared 24-patient image cohort as
+    contoured by a segmenter trained on other patients (which the bundle serves)."""
     out = tmp_path_factory.mktemp("survival-radiomics") / "bundle"
+    shipped.install(out, segmenter_artifact)
     train(TrainOptions(cohort=small_cohort, out=out, quick=True, bootstrap=0,
                        select_feature_set="radiomics", cache_dir=out.parent / "cache"))
     return out
