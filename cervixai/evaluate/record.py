@@ -79,10 +79,16 @@ def served_entries(evaluation: Evaluation) -> dict[str, dict[str, Any]]:
 
 def record_served(bundle: Path, evaluation: Evaluation) -> None:
     """Write ``metrics["served"]`` into each measured entry of the bundle's manifest (each entry
-    rewritten atomically; other metrics untouched). Entries the bundle lacks are skipped, and
-    none is written unless the served models are the bundle's own (same versions)."""
+    rewritten atomically; other metrics untouched). Entries the bundle lacks are skipped; nothing
+    is written when a patient was not served or a served model is not the bundle's own (another
+    version)."""
     from cervixai.bundle import BundleError, load_bundle, write_entry
 
+    failed = [f for f in evaluation.failures if f["stage"] != "truth"]
+    if failed:
+        raise BundleError(f"{len(failed)} of {evaluation.patients} patients were not served "
+                          f"(first: patient #{failed[0]['index']}); figures of a partial "
+                          f"evaluation are not recorded")
     served = served_entries(evaluation)
     loaded = load_bundle(bundle)
     for name in served:

@@ -5,6 +5,7 @@ those)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -171,10 +172,19 @@ def _bundle(root: Path) -> Path:
     return root
 
 
+def test_record_served_refuses_a_partial_evaluation(
+        served: tuple[Evaluation, OracleGateway], tmp_path: Path) -> None:
+    bundle = _bundle(tmp_path / "bundle")
+    with pytest.raises(Exception, match="1 of 24 patients were not served"):
+        record_served(bundle, served[0])
+    assert "served" not in load_bundle(bundle).models["segmenter"].metrics
+
+
 def test_record_served_writes_the_contract_into_each_entry(
         served: tuple[Evaluation, OracleGateway], tmp_path: Path) -> None:
     bundle = _bundle(tmp_path / "bundle")
-    record_served(bundle, served[0])
+    complete = dataclasses.replace(served[0], failures=[])
+    record_served(bundle, complete)
     models = load_bundle(bundle).models
     recurrence = models["classifier.recurrence"].metrics
     assert recurrence["test"] == {"auc": 0.7}                      # other metrics untouched
@@ -200,7 +210,7 @@ def test_record_served_refuses_another_bundles_models(
     write_entry(bundle, ModelEntry(name="classifier.death", task="death", algorithm="a",
                                    feature_set="f", files={"model": FileRef("d.onnx", "f" * 64)}))
     with pytest.raises(Exception, match="is not the bundle's"):
-        record_served(bundle, served[0])
+        record_served(bundle, dataclasses.replace(served[0], failures=[]))
     assert "served" not in load_bundle(bundle).models["classifier.death"].metrics
 
 
