@@ -1,12 +1,18 @@
 "use strict";
 // The clinician's page: builds the form from GET /v1/schema, posts to /v1/assessments and
-// shows the slice viewer with the lesion outline, the risks and the survival curves.
+// shows the slice viewer with the lesion outline, the risks beside each model's operating
+// characteristics, the survival curves and the warnings. A result is only ever shown under the
+// submission that produced it: it is removed as soon as a new submission starts (or new files
+// are chosen), and stays removed if that submission fails.
 
 const $ = (selector) => document.querySelector(selector);
 let schema = null;
 let result = null;
 let mask = null;
 let slices = [];
+// Bumped whenever the result is cleared, so that a slice still decoding for the previous
+// patient is not drawn over the cleared canvas.
+let generation = 0;
 
 const LABELS = {
   TASK_PARAMETRIAL_INVASION: "Parametrial invasion",
@@ -90,8 +96,24 @@ function showError(field, message) {
   if (input) input.classList.add("invalid");
 }
 
+function clearResult() {
+  generation += 1;
+  result = null;
+  mask = null;
+  slices = [];
+  $("#result").hidden = true;
+  for (const selector of ["#risks tbody", "#survival tbody", "#warnings", "#models", "#timings",
+    "#curves-legend"]) $(selector).replaceChildren();
+  for (const selector of ["#request-id", "#measurements", "#slice-number", "#risk-sources",
+    "#survival-sources"]) $(selector).textContent = "";
+  for (const canvas of [$("#slice"), $("#curves")]) {
+    canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  }
+}
+
 async function submit(event) {
   event.preventDefault();
+  clearResult();
   clearErrors();
   const clinical = {};
   $("#clinical-fields").querySelectorAll("[name]").forEach((el) => {
@@ -111,14 +133,17 @@ async function submit(event) {
       const error = data.error || { message: `HTTP ${reply.status}` };
       for (const v of error.field_violations || []) showError(v.field, v.description);
       if (!error.field_violations) showError("general", error.message);
-      $("#status").textContent = reply.status === 503 ? "A service is unavailable." : "Please correct the marked fields.";
+      $("#status").textContent = reply.status === 503 ? "No result: a service is unavailable."
+        : reply.status === 400 || reply.status === 413 ? "No result: please correct the marked fields."
+          : "No result: the assessment failed.";
       return;
     }
     $("#status").textContent = "Done.";
     show(data);
   } catch (err) {
+    clearResult();
     showError("general", `The request failed: ${err}`);
-    $("#status").textContent = "";
+    $("#status").textContent = "No result.";
   } finally {
     $("#submit").disabled = false;
   }
@@ -141,7 +166,9 @@ function drawSlice(k) {
   const canvas = $("#slice");
   const ctx = canvas.getContext("2d");
   const image = new Image();
+  const drawn = generation;
   image.onload = () => {
+    if (drawn !== generation) return;
     ctx.drawImage(image, 0, 0);
     const overlay = ctx.getImageData(0, 0, 256, 256);
     for (let i = 0; i < 256; i++) {
@@ -163,6 +190,7 @@ function fmt(x, digits = 2) {
 }
 
 function show(data) {
+  clearResult();
   result = data;
   mask = decodeMask(data.segmentation.mask);
   slices = data.preview.slices_png_base64;
@@ -178,58 +206,171 @@ function show(data) {
     ? `Lesion ${fmt(m.volume_ml, 1)} mL, largest diameter ${fmt(m.max_diameter_mm, 1)} mm, largest on slice ${Number(m.largest_slice_index) + 1}; segmenter on ${data.segmentation.provider}.`
     : "No lesion found.";
   const risks = $("#risks tbody");
-  risks.innerHTML = "";
-  for (const p of data.predictions) {
-    const row = document.createElement("tr");
-    row.dataset.task = p.task;
-    const above = p.label;
-    row.innerHTML = `<td>${LABELS[p.task] || p.task}</td><td>${fmt(p.probability * 100, 1)} %</td>`
-      + `<td>${fmt(p.threshold * 100, 1)} % (sensitivity ${fmt(p.target_sensitivity * 100, 0)} %)</td>`
-      + `<td class="${above ? "above" : ""}">${above ? "above threshold" : "below threshold"}</td>`;
-    risks.appendChild(row);
-  }
+  for (const p of data.predictions) risks.appendChild(riskRow(p));
+  $("#risk-sources").textContent = sources(data.predictions.map((p) => p.operating_characteristics));
   const survival = data.survival || [];
   $("#survival-block").hidden = survival.length === 0;
   const body = $("#survival tbody");
-  body.innerHTML = "";
   for (const s of survival) {
-    const median = s.median_reached ? `${fmt(s.median_months, 1)} mo` : `> ${fmt(s.follow_up_months, 0)} mo`;
-    const row = document.createElement("tr");
-    row.dataset.outcome = s.outcome;
-    row.innerHTML = `<td>${LABELS[s.outcome] || s.outcome}</td><td>${median}</td>`
-      + `<td>${fmt(s.survival_probability_12_months * 100, 1)} %</td>`
-      + `<td>${fmt(s.survival_probability_36_months * 100, 1)} %</td>`
-      + `<td>${fmt(s.survival_probability_60_months * 100, 1)} %</td>`;
-    body.appendChild(row);
+    const median = s.median_reached ? `${fmt(s.median_months, 1)}\u00a0mo`
+      : `>\u00a0${fmt(s.follow_up_months, 0)}\u00a0mo`;
+    body.appendChild(row({ outcome: s.outcome }, [
+      cell(LABELS[s.outcome] || s.outcome), cell(median),
+      cell(percent(s.survival_probability_12_months, 1)),
+      cell(percent(s.survival_probability_36_months, 1)),
+      cell(percent(s.survival_probability_60_months, 1)),
+      cell(...survivalFigures(s.performance)),
+    ]));
   }
+  $("#survival-sources").textContent = sources(survival.map((s) => s.performance));
   drawCurves(survival);
   const warnings = $("#warnings");
-  warnings.innerHTML = "";
+  $("#warnings-box").classList.toggle("has-warnings", data.warnings.length > 0);
   for (const w of data.warnings.length ? data.warnings : ["none"]) {
     const li = document.createElement("li");
     li.textContent = w;
     warnings.appendChild(li);
   }
-  $("#models").innerHTML = data.models.map((m) => `<li>${m.name} ${m.version} (${m.algorithm || ""})</li>`).join("");
-  $("#timings").innerHTML = data.timings.map((t) => `<li>${t.stage}: ${fmt(t.seconds, 2)} s</li>`).join("");
+  for (const m of data.models) {
+    const li = document.createElement("li");
+    li.textContent = `${m.name} ${m.version} (${m.algorithm || ""})`;
+    $("#models").appendChild(li);
+  }
+  for (const t of data.timings) {
+    const li = document.createElement("li");
+    li.textContent = `${t.stage}: ${fmt(t.seconds, 2)} s`;
+    $("#timings").appendChild(li);
+  }
 }
+
+function percent(x, digits = 0) {
+  return x === undefined || x === null ? "—" : `${(Number(x) * 100).toFixed(digits)}\u00a0%`;
+}
+
+// An element with text and child elements; strings become text nodes (never parsed as HTML:
+// the figures' source sentence comes from the model bundle).
+function el(tag, className, ...children) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function cell(...children) {
+  return el("td", "", ...children);
+}
+
+function row(data, cells) {
+  const tr = document.createElement("tr");
+  Object.assign(tr.dataset, data);
+  tr.append(...cells);
+  return tr;
+}
+
+// One figure, kept on one line: "sensitivity 78 % (14/18)".
+function proportion(name, p) {
+  const text = p ? `${name} ${percent(p.value)} (${p.numerator}/${p.denominator})` : `${name} —`;
+  return el("span", "figure", text);
+}
+
+function count(k, word) {
+  return `${k} ${k === 1 ? word : `${word}s`}`;
+}
+
+// "not reliable: k positives" names the scarcer class behind the figures.
+function unreliable(few, word) {
+  return el("div", "unreliable", `not reliable: ${count(few, word)}`);
+}
+
+function riskRow(p) {
+  const flag = p.label ? el("span", "flag", "above the operating threshold")
+    : el("span", "below", "below the operating threshold");
+  return row({ task: p.task }, [
+    cell(LABELS[p.task] || p.task),
+    cell(el("div", "probability", percent(p.probability, 1)), flag),
+    cell(percent(p.threshold, 1),
+      el("div", "detail", `chosen for ${percent(p.target_sensitivity)} sensitivity`)),
+    el("td", "figures", ...riskFigures(p.operating_characteristics)),
+  ]);
+}
+
+function riskFigures(oc) {
+  if (!oc) return [el("span", "detail", "not recorded in this model bundle")];
+  const negatives = oc.patients - oc.positives;
+  const parts = [
+    el("div", "", proportion("sensitivity", oc.sensitivity), " ",
+      proportion("specificity", oc.specificity), " ", proportion("PPV", oc.ppv)),
+    el("div", "detail", `n = ${count(oc.patients, "patient")}, ${count(oc.positives, "positive")}`
+      + (oc.auc && oc.auc.value !== undefined ? ` · AUC ${fmt(oc.auc.value, 2)}` : "")),
+  ];
+  if (!oc.reliable) {
+    parts.push(oc.positives <= negatives ? unreliable(oc.positives, "positive")
+      : unreliable(negatives, "negative"));
+  }
+  return parts;
+}
+
+function survivalFigures(pf) {
+  if (!pf) return [el("span", "detail", "not recorded in this model bundle")];
+  const parts = [
+    el("div", "", `C-index ${pf.c_index && pf.c_index.value !== undefined ? fmt(pf.c_index.value, 2) : "—"}`),
+    el("div", "detail", `n = ${count(pf.patients, "patient")}, ${count(pf.events, "event")}`),
+  ];
+  if (!pf.reliable) parts.push(unreliable(pf.events, "event"));
+  return parts;
+}
+
+function sources(figures) {
+  const seen = [...new Set(figures.filter((f) => f && f.source).map((f) => f.source))];
+  return seen.length ? `Figures from: ${seen.join("; ")}.` : "";
+}
+
+const CURVE_STYLES = [
+  { colour: "#1f5fa8", dash: [] },
+  { colour: "#b35c00", dash: [7, 4] },
+];
 
 function drawCurves(estimates) {
   const canvas = $("#curves");
   const ctx = canvas.getContext("2d");
-  const W = canvas.width, H = canvas.height, L = 40, B = 24;
+  const W = canvas.width, H = canvas.height;
+  const L = 58, R = 14, T = 12, B = 44;   // margins: room for the ticks and the axis titles
   ctx.clearRect(0, 0, W, H);
+  $("#curves-legend").replaceChildren();
   if (!estimates.length) return;
-  const tMax = Math.max(60, ...estimates.flatMap((e) => e.curve.map((p) => p.months)));
-  const x = (t) => L + (t / tMax) * (W - L - 10);
-  const y = (p) => 10 + (1 - p) * (H - B - 10);
-  ctx.strokeStyle = "#888"; ctx.fillStyle = "#333"; ctx.font = "11px sans-serif";
-  ctx.beginPath(); ctx.moveTo(L, 10); ctx.lineTo(L, H - B); ctx.lineTo(W - 10, H - B); ctx.stroke();
-  for (const p of [0, 0.5, 1]) ctx.fillText(p.toFixed(1), 8, y(p) + 4);
-  for (let t = 0; t <= tMax; t += 12) ctx.fillText(`${t}`, x(t) - 6, H - 8);
-  const colours = ["#24324a", "#c0392b"];
+  const tMax = 12 * Math.ceil(Math.max(60, ...estimates.flatMap((e) => e.curve.map((p) => p.months))) / 12);
+  const x = (t) => L + (t / tMax) * (W - L - R);
+  const y = (p) => T + (1 - p) * (H - B - T);
+  ctx.font = "12px system-ui, sans-serif";
+  ctx.lineWidth = 1;
+  ctx.strokeStyle = "#e1e5ec";
+  ctx.fillStyle = "#333";
+  ctx.textAlign = "right";
+  ctx.textBaseline = "middle";
+  for (const p of [0, 0.25, 0.5, 0.75, 1]) {
+    ctx.beginPath(); ctx.moveTo(L, y(p)); ctx.lineTo(W - R, y(p)); ctx.stroke();
+    ctx.fillText(p.toFixed(2), L - 6, y(p));
+  }
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  for (let t = 0; t <= tMax; t += 12) {
+    ctx.beginPath(); ctx.moveTo(x(t), T); ctx.lineTo(x(t), H - B); ctx.stroke();
+    ctx.fillText(`${t}`, x(t), H - B + 5);
+  }
+  ctx.strokeStyle = "#666";
+  ctx.beginPath(); ctx.moveTo(L, T); ctx.lineTo(L, H - B); ctx.lineTo(W - R, H - B); ctx.stroke();
+  ctx.fillText("months", (L + W - R) / 2, H - 18);
+  ctx.save();
+  ctx.translate(14, (T + H - B) / 2);
+  ctx.rotate(-Math.PI / 2);
+  ctx.textBaseline = "middle";
+  ctx.fillText("survival probability", 0, 0);
+  ctx.restore();
+  ctx.lineWidth = 2;
   estimates.forEach((e, n) => {
-    ctx.strokeStyle = colours[n % 2];
+    const style = CURVE_STYLES[n % CURVE_STYLES.length];
+    ctx.strokeStyle = style.colour;
+    ctx.setLineDash(style.dash);
     ctx.beginPath();
     let last = 1;
     ctx.moveTo(x(0), y(1));
@@ -241,9 +382,11 @@ function drawCurves(estimates) {
     // the curve is known up to the end of the training follow-up, flat after its last event
     ctx.lineTo(x(Math.max(Number(e.follow_up_months) || 0, 0)), y(last));
     ctx.stroke();
-    ctx.fillStyle = colours[n % 2];
-    ctx.fillText(LABELS[e.outcome] || e.outcome, W - 170, 20 + 14 * n);
+    const swatch = el("span", "swatch");
+    swatch.style.borderTop = `3px ${style.dash.length ? "dashed" : "solid"} ${style.colour}`;
+    $("#curves-legend").appendChild(el("li", "", swatch, LABELS[e.outcome] || e.outcome));
   });
+  ctx.setLineDash([]);
 }
 
 async function init() {
@@ -253,6 +396,8 @@ async function init() {
   document.querySelectorAll("input[name=stage]").forEach((el) => el.addEventListener("change", buildFields));
   $("#assessment").addEventListener("submit", submit);
   $("#slider").addEventListener("input", (e) => drawSlice(Number(e.target.value)));
+  // other files are another patient's: the result on screen is no longer theirs
+  $("#files").addEventListener("change", clearResult);
 }
 
 init();
