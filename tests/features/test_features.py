@@ -49,7 +49,8 @@ def _lesion(irregularity: float, heterogeneity: float, seed: int):
 
 
 @pytest.mark.parametrize(("name", "factor"), [
-    ("outline_radial_cv", 1.5), ("margin_ellipsoid_cv", 2.0), ("margin_slice_ellipse_cv", 2.0)])
+    ("margin_lobulation", 3.0), ("margin_smooth_ellipsoid_cv", 3.0),
+    ("margin_smooth_slice_ellipse_cv", 3.0)])
 def test_radiomics_see_outline_irregularity(name: str, factor: float) -> None:
     seeds = range(4)
     smooth = [_lesion(-2.5, 0.0, s)[name] for s in seeds]
@@ -57,18 +58,17 @@ def test_radiomics_see_outline_irregularity(name: str, factor: float) -> None:
     assert np.mean(lobulated) > factor * np.mean(smooth)
 
 
-def test_lobulated_lesions_are_less_solid() -> None:
+def test_lobulated_lesions_fill_less_of_their_moment_ellipsoid() -> None:
     seeds = range(4)
-    for name in ("margin_solidity", "margin_slice_solidity"):
-        smooth = [_lesion(-2.5, 0.0, s)[name] for s in seeds]
-        lobulated = [_lesion(2.5, 0.0, s)[name] for s in seeds]
-        # thick (5 mm) slices make even a smooth lesion's 3-D hull a little larger than it
-        assert min(smooth) > 0.75 and np.mean(lobulated) < np.mean(smooth) - 0.05, name
+    smooth = [_lesion(-2.5, 0.0, s)["shape_ellipsoid_fill"] for s in seeds]
+    lobulated = [_lesion(2.5, 0.0, s)["shape_ellipsoid_fill"] for s in seeds]
+    # thick (5 mm) slices leave even a smooth lesion a little short of its moment ellipsoid
+    assert min(smooth) > 0.95 and max(lobulated) < min(smooth) - 0.03
 
 
 @pytest.mark.parametrize(("name", "factor"), [
-    ("intensity_std", 1.5), ("heterogeneity_cv", 2.0), ("heterogeneity_robust_cv", 2.0),
-    ("heterogeneity_lag1_cv", 2.0)])
+    ("texture_core_local_cv", 2.0), ("texture_core_contrast", 2.0), ("heterogeneity_core_cv", 2.0),
+    ("heterogeneity_core_robust_cv", 2.0), ("heterogeneity_core_lag1_cv", 2.0)])
 def test_radiomics_see_texture_heterogeneity(name: str, factor: float) -> None:
     seeds = range(4)
     uniform = [_lesion(0.0, -2.5, s)[name] for s in seeds]
@@ -93,14 +93,16 @@ def test_an_ellipsoid_has_a_smooth_convex_margin(radii: tuple[float, float, floa
     spacing = (1.0, 0.8, 0.8)
     mask = _ellipsoid(radii, spacing)
     f = radiomics(np.full(mask.shape, 0.5, np.float32), mask, spacing)
-    # the voxel boxes' staircase leaves a few % of the hull empty even for a convex lesion
-    assert f["margin_solidity"] > 0.88 and f["margin_slice_solidity"] > 0.93
-    assert f["margin_ellipsoid_cv"] < 0.03 and f["margin_slice_ellipse_cv"] < 0.03
+    assert f["shape_ellipsoid_fill"] == pytest.approx(1.0, abs=0.02)
+    assert f["margin_lobulation"] < 0.03
+    assert f["margin_smooth_ellipsoid_cv"] < 0.03 and f["margin_smooth_slice_ellipse_cv"] < 0.03
     lobed = radiomics(np.full(mask.shape, 0.5, np.float32), _ellipsoid(radii, spacing, 0.25),
                       spacing)
-    assert lobed["margin_solidity"] < f["margin_solidity"] - 0.05
-    assert lobed["margin_slice_solidity"] < f["margin_slice_solidity"] - 0.05
-    assert lobed["margin_ellipsoid_cv"] > 0.08 and lobed["margin_slice_ellipse_cv"] > 0.08
+    assert lobed["shape_ellipsoid_fill"] < f["shape_ellipsoid_fill"] - 0.05
+    # the 5θ lobes at 0.25 of the radius, averaged over the 2φ profile across slices
+    assert lobed["margin_lobulation"] > 0.1
+    assert lobed["margin_smooth_ellipsoid_cv"] > 0.08
+    assert lobed["margin_smooth_slice_ellipse_cv"] > 0.08
 
 
 def test_margin_features_do_not_depend_on_voxel_spacing() -> None:
@@ -110,8 +112,8 @@ def test_margin_features_do_not_depend_on_voxel_spacing() -> None:
     for spacing in ((0.7, 0.7, 0.7), (1.0, 0.8, 0.8), (3.0, 0.6, 0.9)):
         mask = _ellipsoid(radii, spacing, 0.2)
         values.append(radiomics(np.full(mask.shape, 0.5, np.float32), mask, spacing))
-    # (margin_solidity is left out: the 3-D staircase of thick slices lowers it, as documented)
-    for name in ("margin_slice_solidity", "margin_ellipsoid_cv", "margin_slice_ellipse_cv"):
+    for name in ("shape_ellipsoid_fill", "margin_lobulation", "margin_smooth_ellipsoid_cv",
+                 "margin_smooth_slice_ellipse_cv"):
         measured = [v[name] for v in values]
         assert max(measured) - min(measured) < 0.025, (name, measured)
 
@@ -128,21 +130,24 @@ def test_heterogeneity_separates_coherent_texture_from_noise_and_ignores_scale()
     textured = (0.5 * (1 + 0.05 * field / field.std())).astype(np.float32)
     f = {name: radiomics(v, mask, spacing)
          for name, v in (("flat", flat), ("white", white), ("textured", textured))}
-    assert f["flat"]["heterogeneity_cv"] == pytest.approx(0.0, abs=1e-6)
-    assert f["flat"]["intensity_entropy"] < f["white"]["intensity_entropy"]
+    assert f["flat"]["heterogeneity_core_cv"] == pytest.approx(0.0, abs=1e-6)
+    assert f["flat"]["intensity_core_entropy"] < f["white"]["intensity_core_entropy"]
     # same spread, but only the coherent texture has lag-1 covariance
-    assert f["white"]["heterogeneity_cv"] == pytest.approx(0.05, rel=0.1)
-    assert f["textured"]["heterogeneity_cv"] == pytest.approx(0.05, rel=0.2)
-    assert f["white"]["heterogeneity_lag1_cv"] < 0.01
-    assert f["textured"]["heterogeneity_lag1_cv"] > 0.03
+    assert f["white"]["heterogeneity_core_cv"] == pytest.approx(0.05, rel=0.1)
+    assert f["textured"]["heterogeneity_core_cv"] == pytest.approx(0.05, rel=0.2)
+    assert f["white"]["heterogeneity_core_lag1_cv"] < 0.01
+    assert f["textured"]["heterogeneity_core_lag1_cv"] > 0.03
     foci = textured.copy()
     foci[mask & (rng.random(mask.shape) < 0.05)] = 1.0
-    assert radiomics(foci, mask, spacing)["heterogeneity_bright_fraction"] == pytest.approx(
+    assert radiomics(foci, mask, spacing)["heterogeneity_core_bright_fraction"] == pytest.approx(
         0.05, abs=0.01)
-    assert f["textured"]["heterogeneity_bright_fraction"] == 0.0
+    assert f["textured"]["heterogeneity_core_bright_fraction"] == 0.0
+    # every heterogeneity and texture feature is a ratio to the core's own level
     half = radiomics(0.5 * textured, mask, spacing)
-    for name in ("heterogeneity_cv", "heterogeneity_robust_cv", "heterogeneity_lag1_cv"):
-        assert half[name] == pytest.approx(f["textured"][name], rel=1e-4)
+    for name in ("heterogeneity_core_cv", "heterogeneity_core_robust_cv",
+                 "heterogeneity_core_lag1_cv", "texture_core_contrast", "texture_core_entropy",
+                 "texture_core_local_cv"):
+        assert half[name] == pytest.approx(f["textured"][name], rel=1e-4), name
 
 
 def test_a_single_voxel_lesion_has_finite_features() -> None:
@@ -150,7 +155,8 @@ def test_a_single_voxel_lesion_has_finite_features() -> None:
     mask[2, 4, 4] = True
     f = radiomics(np.full(mask.shape, 0.5, np.float32), mask, (5.0, 0.8, 0.8))
     assert all(np.isfinite(v) for v in f.values())
-    assert f["margin_solidity"] == pytest.approx(1.0) and f["margin_ellipsoid_cv"] == 0.0
+    assert f["margin_lobulation"] == 0.0 and f["margin_smooth_ellipsoid_cv"] == 0.0
+    assert f["heterogeneity_core_cv"] == 0.0 and f["texture_core_contrast"] == 0.0
 
 
 def test_extract_round_trips_through_the_wire_message() -> None:
