@@ -22,6 +22,7 @@ from cervixai.service.metrics import IMAGE_FEATURES_OUT_OF_RANGE
 
 log = logging.getLogger(__name__)
 PROPORTIONS = ("sensitivity", "specificity", "ppv", "npv")
+THRESHOLD_TOLERANCE = 1e-6
 T = TypeVar("T")
 
 
@@ -76,12 +77,17 @@ def operating_characteristics(entry: ModelEntry
         return None
     where = f"{entry.name}: metrics.served"
     message = classifier_pb2.OperatingCharacteristics(
-        **_header(served, where), positives=_count(served, "positives", where),
-        threshold=_number(served, "threshold", where))
-    if entry.threshold is not None and not math.isclose(message.threshold, entry.threshold,
-                                                        abs_tol=1e-9):
-        raise ValueError(f"{where}: counted at threshold {message.threshold:g}, but the model's "
-                         f"threshold is {entry.threshold:g}")
+        **_header(served, where), positives=_count(served, "positives", where))
+    # None when no patient was scored; the figures are then empty and the threshold the model's
+    if served.get("threshold") is not None:
+        message.threshold = _number(served, "threshold", where)
+        # the evaluation records the threshold rounded to 6 decimals
+        if entry.threshold is not None and not math.isclose(message.threshold, entry.threshold,
+                                                            abs_tol=THRESHOLD_TOLERANCE):
+            raise ValueError(f"{where}: counted at threshold {message.threshold:g}, but the "
+                             f"model's threshold is {entry.threshold:g}")
+    elif entry.threshold is not None:
+        message.threshold = entry.threshold
     for name in PROPORTIONS:
         if served.get(name) is not None:
             getattr(message, name).CopyFrom(_proportion(served[name], f"{where}.{name}"))
@@ -135,7 +141,9 @@ def _metric(block: object, where: str) -> common_pb2.MetricValue:
     if block.get("value") is not None:
         message.value = _number(block, "value", where)
     if block.get("ci95") is not None:
-        message.ci95.CopyFrom(_interval(block["ci95"], f"{where}.ci95"))
+        interval = _interval(block["ci95"], f"{where}.ci95")
+        if interval is not None:
+            message.ci95.CopyFrom(interval)
     return message
 
 
@@ -155,9 +163,14 @@ def _proportion(block: object, where: str) -> common_pb2.Proportion:
     return message
 
 
-def _interval(bounds: object, where: str) -> common_pb2.ConfidenceInterval:
-    if (not isinstance(bounds, list | tuple) or len(bounds) != 2
-            or not all(isinstance(b, int | float) and math.isfinite(b) for b in bounds)):
+def _interval(bounds: object, where: str) -> common_pb2.ConfidenceInterval | None:
+    """``[low, high]``; None for an interval that could not be estimated (``null`` bounds)."""
+    if not isinstance(bounds, list | tuple) or len(bounds) != 2:
+        raise ValueError(f"{where} must be [low, high] or null, got {bounds!r}")
+    if any(b is None for b in bounds):
+        return None
+    if not all(isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b)
+               for b in bounds):
         raise ValueError(f"{where} must be [low, high] or null, got {bounds!r}")
     return common_pb2.ConfidenceInterval(low=float(bounds[0]), high=float(bounds[1]))
 

@@ -240,9 +240,11 @@ def test_replies_carry_the_served_figures_and_warn_outside_the_training_range(
     assert lnm["feature_set"] == "radiomics"
     volume = image.radiomics["shape_volume_ml"]
     assert volume > 1
+    other = next(n for n in FEATURE_NAMES if n not in ("lesion_found", "shape_volume_ml"))
+    low = image.radiomics[other]
     ranges = {name: [value - 1.0, value + 1.0] for name, value in image.radiomics.items()}
-    ranges["shape_volume_ml"] = [0.0, volume / 2]           # this patient's lesion is too big
-    ranges["intensity_mean"] = [image.radiomics["intensity_mean"] + 0.5, 2.0]   # too dark
+    ranges["shape_volume_ml"] = [0.0, volume / 2]   # this patient's lesion is too big
+    ranges[other] = [low + 1.0, low + 3.0]          # 0.5 range widths below
     lnm["parameters"]["image_feature_ranges"] = ranges
     lnm["metrics"]["served"] = served_block(lnm["threshold"])
     few = served_block(models["classifier.parametrial_invasion"]["threshold"])
@@ -283,16 +285,15 @@ def test_replies_carry_the_served_figures_and_warn_outside_the_training_range(
     assert not by_task["TASK_DEATH"].HasField("operating_characteristics")
 
     outside = [w for w in reply.warnings if "outside the training range" in w]
-    mean = image.radiomics["intensity_mean"]
     assert outside == [  # the farthest outside (in range widths) first
         "lymph_node_metastasis: image features outside the training range: "
         f"{OutOfRange('shape_volume_ml', volume, 0.0, volume / 2).describe()}, "
-        f"{OutOfRange('intensity_mean', mean, mean + 0.5, 2.0).describe()}"
+        f"{OutOfRange(other, low, low + 1.0, low + 3.0).describe()}"
         " — the model is extrapolating for this patient"]
     assert outside[0] in again.warnings                  # preoperative asks the same model
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
                                   timeout=5).read().decode()
-    for feature in ("shape_volume_ml", "intensity_mean"):
+    for feature in ("shape_volume_ml", other):
         assert (f'cervixai_image_features_out_of_range_total{{feature="{feature}",'
                 f'model="classifier.lymph_node_metastasis",service="classifier"}} 2.0') in text
     assert text.count("cervixai_image_features_out_of_range_total{") == 2

@@ -134,7 +134,8 @@ def test_bad_input_is_invalid_argument(start_service: Callable[..., Any],
 
 def test_image_model_round_trip(start_service: Callable[..., Any], radiomics_bundle: Path,
                                 small_cohort: Path) -> None:
-    cohort = sd.load(small_cohort, images=True, cache_dir=radiomics_bundle.parent / "cache")
+    cohort = sd.load(small_cohort, images=True, cache_dir=radiomics_bundle.parent / "cache",
+                     segmenter_bundle=radiomics_bundle)
     assert cohort.features is not None
     service = start_service("services.survival", prefix=PREFIX,
                             env={"CERVIXAI_BUNDLE": str(radiomics_bundle)})
@@ -153,7 +154,8 @@ def test_replies_carry_the_served_figures_and_warn_outside_the_training_range(
         tmp_path: Path) -> None:
     import json
 
-    cohort = sd.load(small_cohort, images=True, cache_dir=radiomics_bundle.parent / "cache")
+    cohort = sd.load(small_cohort, images=True, cache_dir=radiomics_bundle.parent / "cache",
+                     segmenter_bundle=radiomics_bundle)
     assert cohort.features is not None
     image = cohort.features[0]
     copy = tmp_path / "bundle"
@@ -166,7 +168,8 @@ def test_replies_carry_the_served_figures_and_warn_outside_the_training_range(
     assert rfs["feature_set"] == "radiomics"
     volume = image.radiomics["shape_volume_ml"]
     rfs["parameters"]["image_feature_ranges"] = {
-        "shape_volume_ml": [volume * 2, volume * 3], "intensity_mean": [0.0, 1.0]}
+        "shape_volume_ml": [volume * 2, volume * 3],
+        "feature_of_another_version": [0.0, 1.0]}   # a range the request has no value for
     rfs["metrics"]["served"] = {
         "source": "held-out test split of the synthetic cohort (seed 0), 24 patients",
         "cohort": "synthetic-seed-0", "split": "test", "patients": 24, "events": 7,
