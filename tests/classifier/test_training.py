@@ -36,7 +36,16 @@ def test_every_task_gets_a_parity_checked_model(
         assert entry.parameters["target_sensitivity"] == 0.8
         assert entry.parameters["stage"] == ("preoperative" if task in TASKS[:2]
                                              else "postoperative")
-        assert entry.metrics["auc"]["ci95"][0] <= entry.metrics["auc"]["value"]
+        auc, positives = entry.metrics["auc"], entry.metrics["positives_test"]
+        # an interval only where 10 positives and 10 negatives back it; else counts, no CI
+        assert auc["reliable"] is (positives >= 10 and entry.metrics["negatives"] >= 10)
+        if auc["reliable"]:
+            assert auc["ci95"][0] <= auc["value"] <= auc["ci95"][1]
+        else:
+            assert auc["ci95"] is None and entry.metrics["reliable"] is False
+        sensitivity = entry.metrics["sensitivity"]
+        assert sensitivity["count"][1] == positives
+        assert sensitivity["value"] == pytest.approx(sensitivity["count"][0] / positives)
         assert entry.training_data["patients"] == 200
 
 
@@ -74,7 +83,10 @@ def test_tiny_imaged_cohort_trains_what_it_can(
         summary.skipped["parametrial_invasion"]
     entry = load_bundle(bundle).entry("classifier.lymph_node_metastasis")
     assert entry.feature_set == "radiomics"
-    assert "ground-truth masks" in entry.parameters["image_features_from"]
+    # contoured by a segmenter of other patients, the one the bundle serves
+    assert entry.parameters["image_features_from"] == "segmenter"
+    assert entry.parameters["segmenter_version"] == \
+        load_bundle(bundle).entry("segmenter").files["model"].sha256
     assert entry.metrics["onnx_parity_max_abs_diff"] <= 1e-5
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["models"]["classifier.parametrial_invasion"]["feature_set"] == "clinical"
