@@ -10,6 +10,7 @@ metric gets a bootstrap 95% interval.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from sklearn.tree import DecisionTreeRegressor  # type: ignore[import-untyped, u
 from sksurv.ensemble import RandomSurvivalForest  # type: ignore[import-untyped, unused-ignore]
 
 from cervixai.clinical import ClinicalEncoder
+from cervixai.evaluation import MIN_RELIABLE_COUNT
 from cervixai.survival.curves import HORIZONS_MONTHS
 from cervixai.survival.inputs import CLINICAL_PLAN
 from cervixai.survival.training import metrics as sm
@@ -197,6 +199,10 @@ def evaluate(result: Result, X: F32, y_train: npt.NDArray[np.void], y: npt.NDArr
                 "mean_abs_error": c.mean_abs_error, "groups": c.groups,
                 "brier": _or_nan(lambda k=k, t=t: sm.brier_at(y_train, y, at[:, k], t))}
         out["calibration"] = calibration
+    out["reliable"] = out["events"] >= MIN_RELIABLE_COUNT
+    if not out["reliable"]:   # no interval that a handful of events cannot support
+        for key in [k for k in out if k.endswith("_ci")]:
+            out[key] = (math.nan, math.nan)
     return out
 
 

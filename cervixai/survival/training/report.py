@@ -30,6 +30,8 @@ def _ci(metrics: dict[str, Any] | None, name: str, digits: int = 3) -> str:
     lo, hi = metrics.get(f"{name}_ci", (math.nan, math.nan))
     if value is None or math.isnan(value):
         return "—"
+    if metrics.get("reliable") is False and not name.startswith("oracle"):
+        return f"{_num(value, digits)} (unreliable: {metrics.get('events')} events)"
     if math.isnan(lo):
         return _num(value, digits)
     return f"{value:.{digits}f} ({lo:.{digits}f}–{hi:.{digits}f})"
