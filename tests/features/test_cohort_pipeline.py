@@ -76,8 +76,8 @@ def test_a_bundle_without_a_segmenter_says_what_to_do(small_cohort: Path, tmp_pa
     empty = tmp_path / "bundle"
     empty.mkdir()
     (empty / "manifest.json").write_text(json.dumps({"manifest_version": 1, "models": {}}))
-    with pytest.raises(FeatureSourceError, match=r"no segmenter: train it first .* "
-                                                 r"--image-features truth"):
+    with pytest.raises(FeatureSourceError, match=r"no segmenter: train it first .*"
+                                                 r"\(--image-features truth\)"):
         cohort_features(small_cohort, _ids(small_cohort), source=SEGMENTER,
                         segmenter_bundle=empty, cache_dir=tmp_path)
     with pytest.raises(FeatureSourceError, match="unknown image-feature source 'masks'"):
