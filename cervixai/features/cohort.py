@@ -141,6 +141,20 @@ def cohort_features(root: Path, ids: Sequence[str], *, source: str,
     return next(f for f in computed if f.source == source)
 
 
+def features_and_truth(root: Path, ids: Sequence[str], *, source: str,
+                       segmenter_bundle: Path | None, cache_dir: Path | None, workers: int = 1
+                       ) -> tuple[CohortFeatures, CohortFeatures]:
+    """The training features from ``source`` and, beside them, the ground-truth ones (the
+    ideal-segmentation ablation; the same object when ``source`` is the truth). The cache
+    defaults to ``.cervixai-cache/features`` beside the cohort."""
+    cache = cache_dir or root.parent / ".cervixai-cache" / "features"
+    served = cohort_features(root, ids, source=source, segmenter_bundle=segmenter_bundle,
+                             cache_dir=cache, workers=workers)
+    truth = served if source == TRUTH else cohort_features(root, ids, source=TRUTH,
+                                                           cache_dir=cache, workers=workers)
+    return served, truth
+
+
 def _feature_code_digest() -> str:
     digest = hashlib.sha256(__version__.encode())
     here = Path(__file__).parent

@@ -21,10 +21,9 @@ from cervixai.errors import InvalidInput
 from cervixai.features import ImageFeatureValues
 from cervixai.features.cohort import (
     SEGMENTER,
-    TRUTH,
     CohortFeatures,
-    cohort_features,
     cohort_has_images,
+    features_and_truth,
 )
 
 log = logging.getLogger(__name__)
@@ -98,12 +97,9 @@ def load_cohort(root: Path, *, images: bool = True, image_source: str = SEGMENTE
         oracle = {t: np.array([float(by_id[i][t]) for i in ids]) for t in cf.TASKS}
     source = truth = None
     if images and cohort_has_images(root):
-        cache = cache_dir or root.parent / ".cervixai-cache" / "features"
-        source = cohort_features(root, ids, source=image_source,
-                                 segmenter_bundle=segmenter_bundle, cache_dir=cache,
-                                 workers=workers)
-        truth = source if image_source == TRUTH else cohort_features(
-            root, ids, source=TRUTH, cache_dir=cache, workers=workers)
+        source, truth = features_and_truth(root, ids, source=image_source,
+                                           segmenter_bundle=segmenter_bundle,
+                                           cache_dir=cache_dir, workers=workers)
     return CohortData(root, ids, np.array([r["split"] for r in rows]), records, labels, oracle,
                       None if source is None else source.values, dropped, source, truth)
 

@@ -18,7 +18,7 @@ from cervixai.clinical import VARIABLES, ClinicalRecord, Stage, validate_record
 from cervixai.cohort import format as cf
 from cervixai.errors import InvalidInput
 from cervixai.features import ImageFeatureValues
-from cervixai.features.cohort import SEGMENTER, TRUTH, CohortFeatures, cohort_features
+from cervixai.features.cohort import SEGMENTER, CohortFeatures, features_and_truth
 from cervixai.survival import OUTCOMES
 from cervixai.survival.inputs import image_columns
 
@@ -110,12 +110,9 @@ def load(root: Path, *, images: bool, cache_dir: Path | None = None,
     ids = [r["patient_id"] for r in rows]
     source = truth = None
     if images:
-        cache = cache_dir or root.parent / ".cervixai-cache" / "features"
-        source = cohort_features(root, ids, source=image_source,
-                                 segmenter_bundle=segmenter_bundle, cache_dir=cache,
-                                 workers=workers)
-        truth = source if image_source == TRUTH else cohort_features(
-            root, ids, source=TRUTH, cache_dir=cache, workers=workers)
+        source, truth = features_and_truth(root, ids, source=image_source,
+                                           segmenter_bundle=segmenter_bundle,
+                                           cache_dir=cache_dir, workers=workers)
     return SurvivalData(root, ids, np.array([r["split"] for r in rows]), records, y, oracle,
                         None if source is None else source.values, excluded, source,
                         None if truth is None else truth.values)
