@@ -11,8 +11,9 @@ For every patient of a cohort (ingested as the gateway ingests a series) the fea
   and by one voxel in 3-D (6-neighbourhood: a whole slice more or less at each end);
 * the true mask made ragged: every pixel just inside or just outside the outline flipped with
   probability ½ (a one-pixel jagged outline, as a network's thresholded probabilities leave);
-* the segmenter's mask, when ``--bundle`` names a bundle with a ``segmenter`` entry (run by the
-  segmenter service's own model class: depth padding, threshold, largest component).
+* the segmenter's mask, when ``--bundle`` names a bundle with a ``segmenter`` entry (run as the
+  segmenter service runs it, :mod:`cervixai.segmentation.inference`: depth padding, threshold,
+  largest component).
 
 Per feature and perturbation it prints the median |Δ| over the inter-patient interquartile
 range of the true-mask values (the SD where the IQR is 0): how much of the spread between
@@ -26,7 +27,7 @@ survives the contour error.
 ``--baseline REV`` computes the same table for ``cervixai/features/radiomics.py`` as of git
 revision REV in the same run (before / after side by side, then a summary of both), and times
 both implementations on the true masks, interleaved. ``--cache DIR`` keeps the segmenter's
-masks between runs (keyed by the bundle's manifest).
+masks between runs (keyed by the segmenter's sha256 and the cohort's fingerprint).
 """
 
 from __future__ import annotations
@@ -60,6 +61,22 @@ PERTURBATIONS = ("erode", "dilate", "erode 3-D", "dilate 3-D", "ragged")
 LATENTS = ("heterogeneity", "irregularity", "size")
 # A feature a one-voxel error moves by more than this share of the inter-patient IQR is fragile.
 FRAGILE = 0.25
+# The feature each current one replaced (the margin, core and smooth-outline change), so that the
+# side-by-side table lines a feature up with its predecessor; a name on both sides pairs itself.
+REPLACED = {
+    "shape_smooth_surface_mm2": "shape_surface_mm2", "shape_ellipsoid_fill": "shape_sphericity",
+    "outline_smooth_perimeter_mm": "outline_perimeter_mm",
+    **{f"intensity_core_{s}": f"intensity_{s}"
+       for s in ("mean", "p10", "p50", "p90", "skewness", "entropy")},
+    "intensity_rim_contrast": "intensity_shell_contrast",
+    **{f"texture_core_{s}": f"texture_{s}"
+       for s in ("contrast", "homogeneity", "energy", "correlation", "entropy")},
+    "texture_core_local_cv": "texture_local_std",
+    "margin_smooth_ellipsoid_cv": "margin_ellipsoid_cv",
+    "margin_smooth_slice_ellipse_cv": "margin_slice_ellipse_cv",
+    **{f"heterogeneity_core_{s}": f"heterogeneity_{s}"
+       for s in ("cv", "robust_cv", "bright_fraction", "lag1_cv")},
+}
 
 Bool = npt.NDArray[np.bool_]
 F32 = npt.NDArray[np.float32]
@@ -113,29 +130,28 @@ def perturbed(mask: Bool, seed: int) -> dict[str, Bool]:
 
 def segmenter_masks(bundle: Path, cohort: Path, ids: list[str], cache: Path | None
                     ) -> dict[str, Bool]:
-    """The segmenter service's mask for each patient (cached per bundle manifest)."""
+    """The served mask of each patient (:class:`cervixai.segmentation.inference.BundleSegmenter`,
+    what the segmenter service runs), cached per segmenter and cohort."""
+    from cervixai.bundle import cohort_fingerprint, load_bundle
     from cervixai.dicom import load_series_from_path
-    from services.segmenter.model import SegmenterModel
+    from cervixai.segmentation.inference import BundleSegmenter
 
-    key = hashlib.sha256((bundle / "manifest.json").read_bytes()).hexdigest()[:16]
+    segmenter_sha = load_bundle(bundle).entry("segmenter").files["model"].sha256
+    cohort_id = json.dumps(cohort_fingerprint(cohort), sort_keys=True)
+    key = hashlib.sha256(f"{segmenter_sha} {cohort_id}".encode()).hexdigest()[:16]
     store = cache / f"segmenter-{key}" if cache else None
-    model = SegmenterModel(bundle)
-    loaded = False
+    segmenter: BundleSegmenter | None = None
     masks = {}
     for pid in ids:
         saved = store / f"{pid}.npz" if store else None
         if saved is not None and saved.exists():
             with np.load(saved) as z:
-                masks[pid] = np.unpackbits(z["bits"])[: int(np.prod(z["shape"]))].reshape(
-                    tuple(z["shape"])).astype(bool)
+                shape = tuple(int(n) for n in z["shape"])
+                masks[pid] = np.unpackbits(z["bits"])[: int(np.prod(shape))].reshape(
+                    shape).astype(bool)
             continue
-        if not loaded:
-            model.load()
-            model.warm_up()
-            loaded = True
-        series = load_series_from_path(cohort / cf.IMAGES_DIR / pid)
-        spacing = tuple(float(s) for s in series.geometry.spacing_mm)
-        mask = model.segment(series.volume, (spacing[0], spacing[1], spacing[2])).mask
+        segmenter = segmenter or BundleSegmenter.load(bundle)
+        mask = segmenter.mask(load_series_from_path(cohort / cf.IMAGES_DIR / pid).volume)
         masks[pid] = mask
         if saved is not None:
             saved.parent.mkdir(parents=True, exist_ok=True)
@@ -230,13 +246,68 @@ def recovered(impl: Implementation, kinds: list[str], signal: npt.NDArray[np.flo
     names = [n for n in impl.names if np.ptp(column(impl, "truth", n)) > 0]
     table = {k: np.column_stack([column(impl, k, n) for n in names]) for k in ["truth", *kinds]}
     predicted = {k: np.zeros(len(signal)) for k in table}
-    fold = np.arange(len(signal)) % folds
-    for f in range(folds):
+    fold = np.arange(len(signal)) % min(folds, len(signal))
+    for f in range(min(folds, len(signal))):
         model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 11)))
         model.fit(table["truth"][fold != f], signal[fold != f])
         for k, x in table.items():
             predicted[k][fold == f] = model.predict(x[fold == f])
     return {k: rho(p, signal) for k, p in predicted.items()}
+
+
+def side_by_side(before: Implementation, after: Implementation, kinds: list[str],
+                 truth_latents: dict[str, npt.NDArray[np.float64]] | None) -> list[str]:
+    """One row per feature and its predecessor (:data:`REPLACED`): median |Δ|/IQR before → after
+    per mask kind, and Spearman's ρ with the latent the feature follows most closely on true
+    masks (|ρ| ≥ 0.3), on true masks and on the worst perturbed (or the segmenter's) masks."""
+    def varying(impl: Implementation, name: str | None) -> bool:
+        return name in impl.names and bool(np.ptp(column(impl, "truth", str(name))) > 0)
+
+    pairs: list[tuple[str | None, str | None]] = [
+        (REPLACED.get(n, n) if varying(before, REPLACED.get(n, n)) else None, n)
+        for n in after.names if varying(after, n)]
+    pairs += [(n, None) for n in before.names
+              if varying(before, n) and n not in {old for old, _ in pairs}]
+    served = "segmenter" if "segmenter" in kinds else None
+    head = ["before → after", *kinds]
+    if truth_latents:
+        head += ["latent", "ρ truth", f"ρ {served or 'worst perturbed'}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def arrow(values: list[float | None]) -> str:
+        return " → ".join("·" if v is None else fmt(v) for v in values)
+
+    for old, new in pairs:
+        sides = [(before, old), (after, new)]
+        cells = [f"{old or '(new)'} → {new or '(dropped)'}" if old != new else str(new)]
+        for kind in kinds:
+            cells.append(arrow([shift(i, kind, n) if n else None for i, n in sides]))
+        if truth_latents:
+            main = new or old
+            impl = after if new else before
+            assert main is not None
+            scored = {k: rho(column(impl, "truth", main), v) for k, v in truth_latents.items()}
+            latent = max(scored, key=lambda k: abs(scored[k]))
+            if abs(scored[latent]) < 0.3:
+                cells += ["—", "", ""]
+            else:
+                signal = truth_latents[latent]
+                on_truth: list[float | None] = []
+                on_served: list[float | None] = []
+                for i, n in sides:
+                    if n is None:
+                        on_truth.append(None)
+                        on_served.append(None)
+                        continue
+                    r = rho(column(i, "truth", n), signal)
+                    on_truth.append(r)
+                    sign = np.sign(r) if np.isfinite(r) and r != 0 else 1.0
+                    served_kinds = [served] if served else list(PERTURBATIONS)
+                    on_served.append(sign * min(sign * rho(column(i, k, n), signal)
+                                                for k in served_kinds))
+                cells += [latent, arrow(on_truth), arrow(on_served)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def summary(impls: list[Implementation], kinds: list[str],
@@ -322,8 +393,9 @@ def main() -> None:
         masks = {"truth": truth, **perturbed(truth, n)}
         if seg:
             masks["segmenter"] = seg[pid]
-            both = np.count_nonzero(truth & seg[pid])
-            dice.append(2 * both / max(1, np.count_nonzero(truth) + np.count_nonzero(seg[pid])))
+            both = int(np.count_nonzero(truth & seg[pid]))
+            sizes = int(np.count_nonzero(truth)) + int(np.count_nonzero(seg[pid]))
+            dice.append(2 * both / max(1, sizes))
         for _ in range(args.repeats):  # interleaved, so the machine's load hits both alike
             for impl in impls:
                 start = time.perf_counter()
@@ -347,6 +419,7 @@ def main() -> None:
         impl.seconds = [impl.seconds[i] for i in found]
     if signal is not None:
         signal = {k: v[found] for k, v in signal.items()}
+    dice = [dice[i] for i in found] if dice else []
     print(f"{len(found)} patients with a lesion (of {len(ids)}) of {args.cohort}"
           + (f"; segmenter {args.bundle}, Dice against the truth median "
              f"{statistics.median(dice):.3f} (IQR {np.percentile(dice, 25):.3f}–"
@@ -358,6 +431,9 @@ def main() -> None:
         rev = f" ({args.baseline})" if impl.label == "before" else ""
         print(f"\n### {impl.label}{rev}: {len(impl.names)} features\n")
         print("\n".join(feature_table(impl, kinds, signal)))
+    if len(impls) == 2:
+        print("\n### side by side: median |Δ|/IQR, and ρ with the feature's latent\n")
+        print("\n".join(side_by_side(impls[0], impls[1], kinds, signal)))
     print("\n### summary\n")
     print("\n".join(summary(impls, kinds, signal)))
 
