@@ -95,7 +95,7 @@ def test_missing_values_are_nan_and_unknown_levels_minus_one() -> None:
 def test_the_layout_records_the_radiomics_names_in_vector_order() -> None:
     layout = input_layout("radiomics", "parametrial_invasion").to_dict()
     assert layout["image_features"] == list(FEATURE_NAMES)
-    assert layout["image_width"] == len(FEATURE_NAMES) == 35
+    assert layout["image_width"] == len(FEATURE_NAMES) == 30
     assert input_layout("paper", "death").to_dict()["image_features"] == []
 
 
