@@ -139,6 +139,8 @@ def train(options: TrainOptions) -> TrainSummary:
                                result))
         ranked.sort(key=lambda item: item[0], reverse=True)
         for _, candidate, result in ranked:
+            if options.ideal_bound:   # before export, so that the entry records it
+                fit_ideal_bound(candidate, result, data, train_rows, test_rows, options)
             try:
                 export(candidate, result, data, test_rows, options)
             except ValueError as e:  # ONNX parity failed: say so and take the next candidate
@@ -148,8 +150,6 @@ def train(options: TrainOptions) -> TrainSummary:
                 continue
             result.chosen = True
             summary.chosen[task] = result
-            if options.ideal_bound:
-                fit_ideal_bound(candidate, result, data, train_rows, test_rows, options)
             break
         else:
             summary.skipped[task] = f"{task}: no candidate could be trained and exported"
