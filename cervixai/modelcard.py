@@ -99,10 +99,11 @@ def _subgroups(evaluation: Mapping[str, Any] | None) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     for group, levels in groups.items():
         for level, figures in levels.items():
-            for task, t in (figures.get("tasks") or {}).items():
+            for task, t in (figures.get("classification") or {}).items():
                 cal = t.get("calibration_in_the_large") or {}
+                flag = "" if t.get("reliable") else " (unreliable)"
                 lines.append(f"| {group} | {level} | {figures.get('patients')} | {task} | "
-                             f"{t.get('positives')} | {_estimate(t.get('auc'))} | "
+                             f"{t.get('positives')}{flag} | {_estimate(t.get('auc'))} | "
                              f"{_num(cal.get('mean_probability'))} vs "
                              f"{_num(cal.get('observed_rate'))} |")
     return lines
