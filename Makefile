@@ -36,7 +36,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 # The shipped segmenter (models/segmenter/): the `long` profile on a 500-patient synthetic cohort of
-# its own (seed 1000; make run's cohort is seed 0), about an hour and a half on 2 CPU cores
+# its own (seed 1000; make run's cohort is seed 0), about 35 minutes on 2 idle CPU cores
 # (minutes on a GPU: `--device auto` takes one when torch sees it).
 SEGMENTER_WORK ?= var/segmenter-model
 segmenter-model: $(STAMP)
