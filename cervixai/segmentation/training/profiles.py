@@ -58,8 +58,8 @@ PROFILES = {
                      crop=(16, 96, 96), batch=2, max_steps=900, eval_every=150, patience=3,
                      learning_rate=3e-3, validation_patients=12),
     # The segmenter the repository ships (models/segmenter/): `small`'s network in one long CPU
-    # run (about half an hour on 2 idle cores) on larger crops, trained on a cohort of its own so that it
-    # contours every patient of `make run`'s cohort out of sample.
+    # run (about 35 minutes on 2 idle cores) on larger crops, trained on a cohort of its own so
+    # that it contours every patient of `make run`'s cohort out of sample.
     "long": Profile("long", channels=(8, 16, 32, 64), planar_levels=2, ungated_levels=1,
                     crop=(16, 128, 128), batch=2, max_steps=3000, eval_every=250, patience=4,
                     learning_rate=3e-3, validation_patients=24),
