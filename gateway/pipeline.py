@@ -31,10 +31,10 @@ from cervixai.dicom import DicomSource, IngestedSeries, IngestLimits, IngestOpti
 from cervixai.dicom.sources import sources_from_zip
 from cervixai.errors import FieldViolation, InvalidInput
 from cervixai.features import extract
+from cervixai.masks import decode_mask
 from gateway.backends import Backends
 from gateway.metrics import MODEL_INFO, STAGE_LATENCY
 from gateway.wire import volume_message
-from services.segmenter.codec import decode_mask
 
 log = logging.getLogger(__name__)
 

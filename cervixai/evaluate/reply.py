@@ -57,7 +57,7 @@ def outcome_name(value: str) -> str:
 def parse_reply(body: Mapping[str, Any]) -> Served:
     """The served predictions, survival estimates, mask and matrix; MalformedReply names what is
     missing (never a value)."""
-    from services.segmenter.codec import decode_mask
+    from cervixai.masks import decode_mask
 
     try:
         predictions = {task_name(p["task"]): TaskServed(float(p["probability"]),

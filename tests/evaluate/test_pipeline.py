@@ -26,7 +26,7 @@ from cervixai.evaluate.cohort import Patient, load_patients, read_oracle, truth_
 from cervixai.evaluate.reply import MalformedReply, parse_reply
 from cervixai.evaluate.result import Evaluation, Settings, build
 from cervixai.evaluate.serving import assess_patients
-from services.segmenter.codec import encode_mask
+from cervixai.masks import encode_mask
 
 TASKS = {"parametrial_invasion": common_pb2.TASK_PARAMETRIAL_INVASION,
          "lymph_node_metastasis": common_pb2.TASK_LYMPH_NODE_METASTASIS,

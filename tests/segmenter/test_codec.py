@@ -1,4 +1,4 @@
-"""Wire encodings of masks, tensors and volumes (services.segmenter.codec)."""
+"""Wire encodings of masks, tensors and volumes (cervixai.masks, services.segmenter.codec)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import pytest
 
 from cervix.v1 import common_pb2
 from cervixai.errors import InvalidInput
+from cervixai.masks import decode_mask, encode_mask
 from services.segmenter.codec import (
-    decode_mask,
-    encode_mask,
     tensor_from_proto,
     tensor_to_proto,
     volume_from_proto,

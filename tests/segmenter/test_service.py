@@ -15,8 +15,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cervix.v1 import segmenter_pb2_grpc
 from cervixai.features import measure
+from cervixai.masks import decode_mask
 from cervixai.service import channel_options, violations_from_error
-from services.segmenter.codec import decode_mask, tensor_from_proto
+from services.segmenter.codec import tensor_from_proto
 
 PREFIX = "CERVIXAI_SEGMENTER"
 MIB = 1024 * 1024
