@@ -15,20 +15,25 @@ cohort), with which libraries, and the sha256 of every file it needs. Services l
 through :meth:`Bundle.verified_path`, which refuses a file whose sha256 differs from the manifest.
 Nothing in a bundle is ever unpickled.
 
-Training commands add or replace their entries with :func:`write_entry`, which rewrites the
-manifest atomically, so the segmenter, classifier and survival trainers can fill one bundle in
-any order.
+Training commands add or replace their entries with :func:`write_entry` (and change one with
+:func:`update_entry`): each re-reads the manifest, changes it and replaces it atomically while it
+holds an exclusive lock on ``manifest.json.lock`` beside it, so the segmenter, classifier and
+survival trainers can fill one bundle in any order, at the same time too, without losing an
+entry. Readers take no lock: the atomic rename shows them either the old manifest or the new.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import platform
 import tempfile
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -37,6 +42,7 @@ from cervixai import __version__
 from cervixai.errors import CervixError
 
 MANIFEST = "manifest.json"
+MANIFEST_LOCK = MANIFEST + ".lock"
 MANIFEST_VERSION = 1
 
 
@@ -184,20 +190,63 @@ def add_file(root: Path, relative: str, content: bytes) -> FileRef:
     return FileRef(relative, hashlib.sha256(content).hexdigest())
 
 
-def write_entry(root: Path, entry: ModelEntry) -> None:
-    """Add or replace ``entry`` in the bundle's manifest (created if missing), atomically."""
+def write_entry(root: Path, entry: ModelEntry) -> ModelEntry:
+    """Add or replace ``entry`` in the bundle's manifest (created if missing), under the
+    manifest lock; returns the entry as written (``created`` filled in when it was empty)."""
+    with manifest_lock(root):
+        data = _read_manifest(root)
+        return _put_entry(root, data, entry)
+
+
+def update_entry(root: Path, name: str, change: Callable[[ModelEntry], ModelEntry | None]
+                 ) -> ModelEntry | None:
+    """Replace entry ``name`` by ``change(entry)``, read and written under the manifest lock, so
+    that an entry another writer replaced meanwhile is the one changed, never overwritten by a
+    stale copy. Returns what was written; None (nothing written) when the bundle has no such
+    entry or ``change`` returns None."""
+    with manifest_lock(root):
+        data = _read_manifest(root)
+        current = data["models"].get(name)
+        changed = None if current is None else change(ModelEntry.from_dict(current))
+        if changed is None:
+            return None
+        if changed.name != name:
+            raise BundleError(f"update_entry of {name!r} returned an entry named "
+                              f"{changed.name!r}")
+        return _put_entry(root, data, changed)
+
+
+@contextmanager
+def manifest_lock(root: Path) -> Iterator[None]:
+    """Hold the exclusive lock of ``root``'s manifest: one writer at a time re-reads, changes
+    and replaces it. Blocks until the lock is free; released when the block ends, or by the
+    kernel when the holder dies."""
     root.mkdir(parents=True, exist_ok=True)
+    # A file of its own, never replaced: a lock on manifest.json would be on the inode that the
+    # next atomic rename retires, and a writer arriving after the rename would lock another.
+    with (root / MANIFEST_LOCK).open("ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
     path = root / MANIFEST
-    data: dict[str, Any] = {"manifest_version": MANIFEST_VERSION, "models": {}}
-    if path.exists():
-        data = json.loads(path.read_text())
+    if not path.exists():
+        return {"manifest_version": MANIFEST_VERSION, "models": {}}
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _put_entry(root: Path, data: dict[str, Any], entry: ModelEntry) -> ModelEntry:
+    """Set ``entry`` in the manifest ``data`` and write it (the caller holds the lock)."""
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     if not entry.created:
-        entry = ModelEntry(**{**asdict(entry), "files": entry.files, "created": now})
+        entry = replace(entry, created=now)
     data["models"][entry.name] = _jsonable(entry)
     data["updated"] = now
     data.setdefault("created", now)
-    _atomic_write(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    _atomic_write(root / MANIFEST, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    return entry
 
 
 def _jsonable(entry: ModelEntry) -> dict[str, Any]:
