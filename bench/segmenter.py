@@ -140,7 +140,7 @@ def service_round_trip(bundle: Path, volume: np.ndarray[Any, Any], repeats: int,
     from cervix.v1 import segmenter_pb2, segmenter_pb2_grpc
     from cervixai.bundle import load_bundle
     from cervixai.service import channel_options
-    from services.segmenter.codec import volume_to_proto
+    from cervixai.wire import volume_to_proto
 
     port = free_port()
     env = {**os.environ, "CERVIXAI_BUNDLE": str(bundle), "CERVIXAI_SEGMENTER_PORT": str(port),

@@ -19,6 +19,7 @@ Paths and ports: ``CERVIXAI_HOME`` (default ``./var``) holds ``cohort/`` and ``b
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -27,12 +28,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from cervixai.processes import ServiceProcess
+from cervixai.service.components import COMPONENTS, GATEWAY, Component
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +42,6 @@ COHORT_SEED = 0
 SEGMENTER_COHORT_SEED = 1000   # the shipped segmenter's cohort; no patient of COHORT_SEED's
 
 
-@dataclass(frozen=True)
-class Component:
-    name: str
-    module: str
-    prefix: str
-    service: str
-    port: int
-
-
-COMPONENTS = (
-    Component("segmenter", "services.segmenter", "CERVIXAI_SEGMENTER", "cervix.v1.Segmenter",
-              50051),
-    Component("classifier", "services.classifier", "CERVIXAI_CLASSIFIER",
-              "cervix.v1.Classifier", 50052),
-    Component("survival", "services.survival", "CERVIXAI_SURVIVAL", "cervix.v1.Survival", 50053),
-    Component("gateway", "gateway", "CERVIXAI_GATEWAY", "cervix.v1.Gateway", 50050),
-)
 # bundle entries each trainer writes, and the command that writes them
 TRAINERS = (
     ("segmenter", ("segmenter",), ["train", "segmenter", "--quick"]),
@@ -76,7 +60,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                     default=Path(os.environ.get("CERVIXAI_HOME", "var")),
                     help="folder for the cohort and the bundle (default ./var)")
     up.add_argument("--http-port", type=int, default=8080)
-    up.add_argument("--grpc-port", type=int, default=50050,
+    up.add_argument("--grpc-port", type=int, default=GATEWAY.port,
                     help="gateway gRPC port; the segmenter, classifier and survival services "
                          "take the next three (default 50050)")
     up.add_argument("--no-demo", action="store_true", help="skip the example assessment")
@@ -241,14 +225,14 @@ def up_command(args: argparse.Namespace) -> int:
     env = {**os.environ, "CERVIXAI_BUNDLE": str(bundle),
            "CERVIXAI_GATEWAY_HTTP_PORT": str(args.http_port),
            "CERVIXAI_GATEWAY_AUDIT_LOG": str(home / "audit.jsonl")}
-    offsets = {"gateway": 0, "segmenter": 1, "classifier": 2, "survival": 3}
-    components = [Component(c.name, c.module, c.prefix, c.service,
-                            args.grpc_port + offsets[c.name]) for c in COMPONENTS]
+    # the default ports' layout, shifted to start at --grpc-port
+    components = [dataclasses.replace(c, port=args.grpc_port + c.port - GATEWAY.port)
+                  for c in COMPONENTS]
     for c in components:
         env[f"{c.prefix}_HOST"] = "127.0.0.1"
         env[f"{c.prefix}_PORT"] = str(c.port)
-        if c.name != "gateway":
-            env[f"{c.prefix}_ADDRESS"] = f"127.0.0.1:{c.port}"
+        if c.name != GATEWAY.name:
+            env[c.address_variable] = f"127.0.0.1:{c.port}"
     processes = Processes()
     stopping = {"now": False}
 

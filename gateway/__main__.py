@@ -10,6 +10,7 @@ import uvicorn
 
 from cervix.v1 import gateway_pb2_grpc
 from cervixai.service import configure_logging, create_server
+from cervixai.service.components import GATEWAY
 from gateway.config import GatewayConfig
 from gateway.grpc_api import GatewayServicer
 from gateway.http_api import create_app
@@ -28,7 +29,7 @@ def main() -> int:
     gateway = Gateway(config)
     grpc_app = create_server(config.grpc, "gateway",
                              [(gateway_pb2_grpc.add_GatewayServicer_to_server,
-                               GatewayServicer(gateway))], ["cervix.v1.Gateway"])
+                               GatewayServicer(gateway))], [GATEWAY.service])
     grpc_app.start()
     grpc_app.set_serving(True)
     server = uvicorn.Server(uvicorn.Config(

@@ -18,13 +18,13 @@ from cervix.v1 import (
 )
 from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput
 from cervixai.service import channel_options, violations_from_error
+from cervixai.service.components import MODEL_SERVICES
 from gateway.config import BackendConfig, GatewayConfig
 from gateway.metrics import BACKEND_ERRORS
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAMES = {"segmenter": "cervix.v1.Segmenter", "classifier": "cervix.v1.Classifier",
-                 "survival": "cervix.v1.Survival"}
+SERVICE_NAMES = {c.name: c.service for c in MODEL_SERVICES}
 
 
 def service_config(service: str) -> str:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cervixai.service.components import CLASSIFIER, GATEWAY, SEGMENTER, SURVIVAL, Component
 from cervixai.service.config import ServerConfig
 
 MB = 1000 * 1000
@@ -38,9 +39,9 @@ class GatewayConfig:
     grpc: ServerConfig
     http_host: str = "127.0.0.1"
     http_port: int = 8080
-    segmenter: BackendConfig = BackendConfig("segmenter", "127.0.0.1:50051", 60.0)
-    classifier: BackendConfig = BackendConfig("classifier", "127.0.0.1:50052", 10.0)
-    survival: BackendConfig = BackendConfig("survival", "127.0.0.1:50053", 10.0)
+    segmenter: BackendConfig = BackendConfig("segmenter", SEGMENTER.default_address, 60.0)
+    classifier: BackendConfig = BackendConfig("classifier", CLASSIFIER.default_address, 10.0)
+    survival: BackendConfig = BackendConfig("survival", SURVIVAL.default_address, 10.0)
     request_timeout_seconds: float = 120.0
     max_upload_bytes: int = 50 * MB
     audit_log: str | None = None
@@ -64,7 +65,7 @@ class GatewayConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
         env = os.environ if env is None else env
-        p = "CERVIXAI_GATEWAY"
+        p = GATEWAY.prefix
 
         def number(name: str, default: float) -> float:
             raw = env.get(f"{p}_{name}")
@@ -75,21 +76,22 @@ class GatewayConfig:
             except ValueError:
                 raise ValueError(f"{p}_{name} must be a number, got {raw!r}") from None
 
-        def backend(name: str, timeout_variable: str, default_port: int,
+        def backend(component: Component, timeout_variable: str,
                     default_timeout: float) -> BackendConfig:
-            address = env.get(f"CERVIXAI_{name.upper()}_ADDRESS") or f"127.0.0.1:{default_port}"
-            return BackendConfig(name, address, number(timeout_variable, default_timeout))
+            address = env.get(component.address_variable) or component.default_address
+            return BackendConfig(component.name, address,
+                                 number(timeout_variable, default_timeout))
 
         max_upload = int(number("MAX_UPLOAD_BYTES", 50 * MB))
         grpc_config = ServerConfig.from_env(
-            p, env, port=50050, max_message_bytes=max(64 * 1024 * 1024, max_upload + 2 * MB))
+            p, env, port=GATEWAY.port, max_message_bytes=max(64 * 1024 * 1024, max_upload + 2 * MB))
         return cls(
             grpc=grpc_config,
             http_host=env.get(f"{p}_HTTP_HOST") or "127.0.0.1",
             http_port=int(number("HTTP_PORT", 8080)),
-            segmenter=backend("segmenter", "SEGMENT_TIMEOUT_SECONDS", 50051, 60.0),
-            classifier=backend("classifier", "CLASSIFY_TIMEOUT_SECONDS", 50052, 10.0),
-            survival=backend("survival", "SURVIVAL_TIMEOUT_SECONDS", 50053, 10.0),
+            segmenter=backend(SEGMENTER, "SEGMENT_TIMEOUT_SECONDS", 60.0),
+            classifier=backend(CLASSIFIER, "CLASSIFY_TIMEOUT_SECONDS", 10.0),
+            survival=backend(SURVIVAL, "SURVIVAL_TIMEOUT_SECONDS", 10.0),
             request_timeout_seconds=number("REQUEST_TIMEOUT_SECONDS", 120.0),
             max_upload_bytes=max_upload,
             audit_log=env.get(f"{p}_AUDIT_LOG") or None,

@@ -32,9 +32,9 @@ from cervixai.dicom.sources import sources_from_zip
 from cervixai.errors import FieldViolation, InvalidInput
 from cervixai.features import extract
 from cervixai.masks import decode_mask
+from cervixai.wire import geometry_to_proto, volume_to_proto
 from gateway.backends import Backends
 from gateway.metrics import MODEL_INFO, STAGE_LATENCY
-from gateway.wire import volume_message
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,8 @@ class Pipeline:
 
         started = time.monotonic()
         segmented = self.backends.segmenter.call(
-            self.backends.segment, segmenter_pb2.SegmentRequest(volume=volume_message(series)),
+            self.backends.segment,
+            segmenter_pb2.SegmentRequest(volume=volume_to_proto(series.volume, series.geometry)),
             clock.remaining())
         clock.stage("segment", started)
         try:
@@ -209,7 +210,7 @@ def _series_summary(series: IngestedSeries) -> gateway_pb2.SeriesSummary:
         modality=info.modality, orientation=info.orientation, slices=series.volume.shape[0],
         original_rows=info.rows, original_columns=info.columns, in_plane_handling=info.in_plane,
         manufacturer=info.manufacturer or "", transfer_syntaxes=list(info.transfer_syntax_names))
-    summary.geometry.CopyFrom(volume_message(series, with_voxels=False).geometry)
+    summary.geometry.CopyFrom(geometry_to_proto(series.geometry))
     return summary
 
 

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from cervixai.launcher import COMPONENTS
 from cervixai.processes import ServiceProcess, free_port
+from cervixai.service.components import COMPONENTS
 
 log = logging.getLogger(__name__)
 

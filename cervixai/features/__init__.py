@@ -23,6 +23,7 @@ from cervix.v1 import common_pb2
 from cervixai.errors import FieldViolation, InvalidInput
 from cervixai.features.radiomics import FEATURE_NAMES, radiomics
 from cervixai.features.shape import Measurements, largest_slice_index, measure
+from cervixai.wire import tensor_from_proto, tensor_problems, tensor_to_proto
 
 FEATURE_SETS = ("paper", "radiomics", "clinical")
 SLICE_SHAPE = (256, 256)
@@ -40,10 +41,9 @@ class ImageFeatureValues:
     radiomics: dict[str, float]
 
     def to_proto(self) -> common_pb2.ImageFeatures:
-        message = common_pb2.ImageFeatures(lesion_found=self.lesion_found)
-        message.lesion_slice.shape.extend(self.lesion_slice.shape)
-        message.lesion_slice.dtype = common_pb2.DTYPE_FLOAT32
-        message.lesion_slice.data = self.lesion_slice.astype("<f4").tobytes()
+        message = common_pb2.ImageFeatures(
+            lesion_found=self.lesion_found,
+            lesion_slice=tensor_to_proto(np.asarray(self.lesion_slice, np.float32)))
         message.radiomics.update(self.radiomics)
         return message
 
@@ -64,16 +64,9 @@ def extract(volume: F32, mask: npt.NDArray[np.bool_],
 def from_proto(message: common_pb2.ImageFeatures, *, field: str = "image_features"
                ) -> ImageFeatureValues:
     """Validate an ImageFeatures message; InvalidInput names every problem."""
-    problems = []
     tensor = message.lesion_slice
-    if tuple(tensor.shape) != SLICE_SHAPE:
-        problems.append((f"{field}.lesion_slice.shape",
-                         f"must be [256, 256], got {list(tensor.shape)}"))
-    elif tensor.dtype != common_pb2.DTYPE_FLOAT32:
-        problems.append((f"{field}.lesion_slice.dtype", "must be DTYPE_FLOAT32"))
-    elif len(tensor.data) != 256 * 256 * 4:
-        problems.append((f"{field}.lesion_slice.data",
-                         f"must hold 262144 bytes, got {len(tensor.data)}"))
+    problems = [(v.field, v.description) for v in tensor_problems(
+        tensor, field=f"{field}.lesion_slice", shape=SLICE_SHAPE, dtype=common_pb2.DTYPE_FLOAT32)]
     missing = [n for n in FEATURE_NAMES if n not in message.radiomics]
     unknown = [n for n in message.radiomics if n not in FEATURE_NAMES]
     if missing:
@@ -86,7 +79,7 @@ def from_proto(message: common_pb2.ImageFeatures, *, field: str = "image_feature
         problems.append((f"{field}.radiomics", "values must be finite"))
     pixels = None
     if not problems:
-        pixels = np.frombuffer(tensor.data, dtype="<f4").reshape(SLICE_SHAPE).astype(np.float32)
+        pixels = tensor_from_proto(tensor, field=f"{field}.lesion_slice").astype(np.float32)
         if not np.isfinite(pixels).all():
             problems.append((f"{field}.lesion_slice.data", "must be finite"))
     if problems:

@@ -12,7 +12,8 @@ from cervix.v1 import segmenter_pb2, segmenter_pb2_grpc
 from cervixai.bundle import ModelEntry
 from cervixai.errors import NotReady
 from services.segmenter import metrics
-from services.segmenter.codec import Segmentation, segmentation_to_proto, volume_from_proto
+from cervixai.wire import volume_from_proto
+from services.segmenter.codec import Segmentation, segmentation_to_proto
 
 SERVICE_NAME: str = segmenter_pb2.DESCRIPTOR.services_by_name["Segmenter"].full_name
 

@@ -187,5 +187,5 @@ def test_bad_wire_features_are_named() -> None:
     with pytest.raises(InvalidInput) as info:
         from_proto(message)
     fields = [v.field for v in info.value.violations]
-    assert fields == ["image_features.lesion_slice.shape", "image_features.radiomics",
-                      "image_features.radiomics"]
+    assert fields == ["image_features.lesion_slice.shape", "image_features.lesion_slice.dtype",
+                      "image_features.radiomics", "image_features.radiomics"]

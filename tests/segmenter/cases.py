@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cervix.v1 import common_pb2, segmenter_pb2
-from services.segmenter.codec import volume_to_proto
+from cervixai.wire import volume_to_proto
 
 SPACING = (5.0, 0.9, 0.9)
 

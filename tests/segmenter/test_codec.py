@@ -8,7 +8,7 @@ import pytest
 from cervix.v1 import common_pb2
 from cervixai.errors import InvalidInput
 from cervixai.masks import decode_mask, encode_mask
-from services.segmenter.codec import (
+from cervixai.wire import (
     tensor_from_proto,
     tensor_to_proto,
     volume_from_proto,

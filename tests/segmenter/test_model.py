@@ -12,7 +12,7 @@ import pytest
 from cervixai.errors import InvalidInput
 from cervixai.features import measure
 from cervixai.segmentation.inference import keep_largest_component, pad_depth
-from services.segmenter.codec import volume_from_proto
+from cervixai.wire import volume_from_proto
 from services.segmenter.config import InferenceSettings
 from services.segmenter.model import SegmenterModel
 

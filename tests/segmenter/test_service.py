@@ -17,7 +17,7 @@ from cervix.v1 import segmenter_pb2_grpc
 from cervixai.features import measure
 from cervixai.masks import decode_mask
 from cervixai.service import channel_options, violations_from_error
-from services.segmenter.codec import tensor_from_proto
+from cervixai.wire import tensor_from_proto
 
 PREFIX = "CERVIXAI_SEGMENTER"
 MIB = 1024 * 1024
