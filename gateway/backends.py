@@ -1,19 +1,34 @@
 """Channels to the model services: created once, balanced per request, retried only on
-UNAVAILABLE, every call with a deadline, every failure turned into a specific error."""
+UNAVAILABLE, every call with a deadline, every failure turned into a specific error.
+
+Errors of a backend call::
+
+    InvalidInput            the backend refused a field the caller sent (``stage``,
+                            ``clinical.*``): the caller's to fix (400 / INVALID_ARGUMENT)
+    InternalError           the backend refused a field the gateway built (``volume.*``,
+                            ``image_features.*``, anything else): a gateway bug or a version
+                            mismatch with the backend (500 / INTERNAL), logged at ERROR
+    DependencyUnavailable   down, past its deadline, or any other failure (503 / UNAVAILABLE)
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cervix.v1 import (
+    classifier_pb2,
     classifier_pb2_grpc,
+    segmenter_pb2,
     segmenter_pb2_grpc,
+    survival_pb2,
     survival_pb2_grpc,
 )
 from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput
@@ -25,6 +40,24 @@ from gateway.metrics import BACKEND_ERRORS
 log = logging.getLogger(__name__)
 
 SERVICE_NAMES = {c.name: c.service for c in MODEL_SERVICES}
+
+Reply = TypeVar("Reply", bound=Message)
+
+
+class InternalError(RuntimeError):
+    """A failure that is the gateway's, not the caller's: a backend refused what the gateway
+    built, or answered something the gateway cannot use. The message names the backend and the
+    fields, never a clinical value; callers get a generic INTERNAL."""
+
+    def __init__(self, backend: str, message: str) -> None:
+        self.backend = backend
+        super().__init__(f"{backend}: {message}")
+
+
+def is_caller_field(field: str) -> bool:
+    """Whether a backend's violation names a field the caller sent (the stage, the clinical
+    record's variables) rather than one the gateway built (the volume, the image features)."""
+    return field in ("stage", "clinical") or field.startswith("clinical.")
 
 
 def service_config(service: str) -> str:
@@ -66,9 +99,10 @@ class Backend:
             self.channel = grpc.secure_channel(config.address, credentials, options=options)
         self.health = health_pb2_grpc.HealthStub(self.channel)
 
-    def call(self, method: Any, request: Any, deadline_seconds: float) -> Any:
-        """Call ``method`` with a deadline; map failures to cervixai errors naming this backend.
-        A backend's INVALID_ARGUMENT carries field violations that are the caller's to fix."""
+    def call(self, method: Callable[..., Reply], request: Message,
+             deadline_seconds: float) -> Reply:
+        """Call ``method`` with a deadline; map failures to the errors above, naming this
+        backend."""
         timeout = min(self.config.timeout_seconds, deadline_seconds)
         if timeout <= 0:
             BACKEND_ERRORS.labels(self.name, "DEADLINE_EXCEEDED").inc()
@@ -79,15 +113,27 @@ class Backend:
             code = e.code()
             BACKEND_ERRORS.labels(self.name, code.name).inc()
             if code is grpc.StatusCode.INVALID_ARGUMENT:
-                violations = violations_from_error(e) or [
-                    FieldViolation(self.name, e.details() or "rejected")]
-                raise InvalidInput(violations) from e
+                raise self._rejection(violations_from_error(e)) from e
             if code is grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise DependencyUnavailable(self.name, f"no answer within {timeout:.1f} s") from e
             if code is grpc.StatusCode.UNAVAILABLE:
                 raise DependencyUnavailable(self.name, e.details() or "unavailable") from e
             log.error("%s failed with %s", self.name, code.name)
             raise DependencyUnavailable(self.name, f"failed with {code.name}") from e
+
+    def _rejection(self, violations: Sequence[FieldViolation]) -> InvalidInput | InternalError:
+        """The caller's error when every violation names a field the caller sent; otherwise the
+        gateway's (one field it built is enough: the request cannot succeed as the gateway
+        sends it, whatever the caller changes)."""
+        built = [v for v in violations if not is_caller_field(v.field)]
+        if violations and not built:
+            return InvalidInput(violations)
+        # the violations of gateway-built fields describe volumes and features, not the record
+        detail = "; ".join(str(v) for v in built) or "no field violations given"
+        log.error("%s rejected what the gateway built (a gateway bug or a version mismatch "
+                  "with the backend): %s", self.name, detail)
+        return InternalError(self.name, f"rejected fields the gateway built: "
+                                        f"{', '.join(v.field for v in built) or '(none named)'}")
 
     def ready(self, timeout: float = 1.0) -> tuple[bool, str]:
         """Whether the backend reports SERVING, and a short reason when not."""
@@ -115,13 +161,31 @@ class Backends:
         self.segmenter = Backend(config.segmenter, limit, credentials)
         self.classifier = Backend(config.classifier, limit, credentials)
         self.survival = Backend(config.survival, limit, credentials)
-        # the generated stubs carry no type hints
-        self.segment: Any = segmenter_pb2_grpc.SegmenterStub(  # type: ignore[no-untyped-call]
-            self.segmenter.channel).Segment
-        self.classify: Any = classifier_pb2_grpc.ClassifierStub(  # type: ignore[no-untyped-call]
-            self.classifier.channel).Predict
-        self.predict_survival: Any = survival_pb2_grpc.SurvivalStub(  # type: ignore[no-untyped-call]
-            self.survival.channel).Predict
+        # the generated stubs carry no type hints: the typed methods below say what they return
+        self._segment: Callable[..., segmenter_pb2.SegmentResponse] = (
+            segmenter_pb2_grpc.SegmenterStub(self.segmenter.channel)  # type: ignore[no-untyped-call]
+            .Segment)
+        self._classify: Callable[..., classifier_pb2.ClassifyResponse] = (
+            classifier_pb2_grpc.ClassifierStub(self.classifier.channel)  # type: ignore[no-untyped-call]
+            .Predict)
+        self._predict_survival: Callable[..., survival_pb2.SurvivalResponse] = (
+            survival_pb2_grpc.SurvivalStub(self.survival.channel)  # type: ignore[no-untyped-call]
+            .Predict)
+
+    def segment(self, request: segmenter_pb2.SegmentRequest,
+                deadline_seconds: float) -> segmenter_pb2.SegmentResponse:
+        """Segmenter.Segment within ``deadline_seconds`` (and the segmenter's own timeout)."""
+        return self.segmenter.call(self._segment, request, deadline_seconds)
+
+    def classify(self, request: classifier_pb2.ClassifyRequest,
+                 deadline_seconds: float) -> classifier_pb2.ClassifyResponse:
+        """Classifier.Predict within ``deadline_seconds`` (and the classifier's own timeout)."""
+        return self.classifier.call(self._classify, request, deadline_seconds)
+
+    def predict_survival(self, request: survival_pb2.SurvivalRequest,
+                         deadline_seconds: float) -> survival_pb2.SurvivalResponse:
+        """Survival.Predict within ``deadline_seconds`` (and the survival service's timeout)."""
+        return self.survival.call(self._predict_survival, request, deadline_seconds)
 
     @property
     def all(self) -> tuple[Backend, ...]:

@@ -1,4 +1,10 @@
-"""The gateway's gRPC servicer: cervix.v1.Gateway (Assess and AssessStream)."""
+"""The gateway's gRPC servicer: cervix.v1.Gateway (Assess and AssessStream).
+
+Each method only decodes its messages into the pieces :func:`gateway.request.parse_assessment`
+checks (the same function as the HTTP API's); the interceptor maps the errors: InvalidInput →
+INVALID_ARGUMENT with every field violation, DependencyUnavailable → UNAVAILABLE, anything else
+(a backend refusing what the gateway built) → INTERNAL.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import grpc
 from cervix.v1 import gateway_pb2, gateway_pb2_grpc
 from cervixai.dicom import DicomSource
 from cervixai.errors import InvalidInput
-from gateway.pipeline import AssessmentInput
+from gateway.request import GRPC_FIELDS, Parsed, parse_assessment, stage_from_proto
 from gateway.service import Gateway
 
 
@@ -21,14 +27,15 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
                context: grpc.ServicerContext) -> gateway_pb2.AssessResponse:
         files = [DicomSource(f.name or f"file-{i}", f.data)
                  for i, f in enumerate(request.dicom_files)]
-        size = sum(len(f.data) for f in files) + len(request.dicom_zip)
-        self._check_size(size)
-        job = AssessmentInput(request.stage, request.clinical, files, request.dicom_zip)
-        return self._gateway.assess(job, api="grpc", client=context.peer(),
-                                    deadline_seconds=context.time_remaining()).response
+        self._check_size(sum(len(f.data) for f in files) + len(request.dicom_zip))
+        parsed = parse_assessment(stage_from_proto(request.stage), request.clinical, files,
+                                  [request.dicom_zip] if request.dicom_zip else [], GRPC_FIELDS)
+        return self._assess(parsed, context)
 
     def AssessStream(self, request_iterator: Iterator[gateway_pb2.AssessChunk],
                      context: grpc.ServicerContext) -> gateway_pb2.AssessResponse:
+        """The header, then file chunks; the files are named as in Assess (``dicom_files[i]``
+        in the order of their first chunk, a ``*.zip`` file as ``dicom_zip``)."""
         header: gateway_pb2.AssessHeader | None = None
         parts: dict[str, list[bytes]] = {}
         size = 0
@@ -41,23 +48,23 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             elif kind == "file_chunk":
                 if header is None:
                     raise InvalidInput.single("header", "the first message must be the header")
-                name = chunk.file_chunk.name or "unnamed"
                 size += len(chunk.file_chunk.data)
                 self._check_size(size)
-                parts.setdefault(name, []).append(chunk.file_chunk.data)
+                parts.setdefault(chunk.file_chunk.name or "unnamed", []).append(
+                    chunk.file_chunk.data)
             else:
                 raise InvalidInput.single(f"chunks[{index}]", "empty message")
         if header is None:
             raise InvalidInput.single("header", "no header was sent")
-        zips = [name for name in parts if name.lower().endswith(".zip")]
-        if zips and len(parts) > 1:
-            raise InvalidInput.single("file_chunk", "send DICOM files or one zip, not both")
-        if zips:
-            job = AssessmentInput(header.stage, header.clinical, (), b"".join(parts[zips[0]]))
-        else:
-            files = [DicomSource(name, b"".join(data)) for name, data in parts.items()]
-            job = AssessmentInput(header.stage, header.clinical, files)
-        return self._gateway.assess(job, api="grpc", client=context.peer(),
+        joined = {name: b"".join(data) for name, data in parts.items()}
+        files = [DicomSource(name, data) for name, data in joined.items()
+                 if not name.lower().endswith(".zip")]
+        archives = [data for name, data in joined.items() if name.lower().endswith(".zip")]
+        return self._assess(parse_assessment(stage_from_proto(header.stage), header.clinical,
+                                             files, archives, GRPC_FIELDS), context)
+
+    def _assess(self, parsed: Parsed, context: grpc.ServicerContext) -> gateway_pb2.AssessResponse:
+        return self._gateway.assess(parsed, api="grpc", client=context.peer(),
                                     deadline_seconds=context.time_remaining()).response
 
     def _check_size(self, size: int) -> None:

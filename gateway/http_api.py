@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,42 +20,60 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import UploadFile
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
-from cervix.v1 import clinical_pb2, common_pb2
 from cervixai import __version__
-from cervixai.clinical.proto import record_to_proto
 from cervixai.clinical.schema import OUTCOME_VARIABLES, VARIABLES, Stage
-from cervixai.clinical.validate import validate_record
 from cervixai.dicom import DicomSource
 from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput
+from gateway import openapi
 from gateway.metrics import HTTP_REQUESTS
-from gateway.pipeline import Assessment, AssessmentInput
+from gateway.pipeline import Assessment
+from gateway.request import (
+    HTTP_FIELDS,
+    STAGE_WORDS,
+    Parsed,
+    new_request_id,
+    parse_assessment,
+    stage_from_word,
+)
 from gateway.service import Gateway
 
-STATIC = Path(__file__).parent / "static"
-STAGE_VALUES = {"preoperative": common_pb2.STAGE_PREOPERATIVE,
-                "postoperative": common_pb2.STAGE_POSTOPERATIVE}
+log = logging.getLogger(__name__)
 
-ASSESS_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object",
-            "required": ["stage", "clinical", "files"],
-            "properties": {
-                "stage": {"type": "string", "enum": list(STAGE_VALUES)},
-                "clinical": {"type": "string", "description":
-                             "The clinical record as a JSON object: variable name → number or "
-                             "level (see GET /v1/schema)."},
-                "files": {"type": "array", "items": {"type": "string", "format": "binary"},
-                          "description": "The DICOM files of one MR series, or one .zip"},
-            }}}},
+STATIC = Path(__file__).parent / "static"
+_TRUE_WORDS = {"true", "1", "yes", "on"}
+_FALSE_WORDS = {"false", "0", "no", "off", ""}
+
+ASSESS_OPERATION = {
+    "parameters": [{"name": "preview", "in": "query", "required": False,
+                    "schema": {"type": "boolean", "default": False},
+                    "description": "Add every slice as a PNG (`preview`) for viewers."}],
+    "requestBody": {"required": True, "content": {"multipart/form-data": {
+        "schema": {"$ref": "#/components/schemas/AssessmentForm"}}}},
+}
+ASSESSMENT_FORM = {
+    "type": "object", "title": "AssessmentForm",
+    "required": ["stage", "clinical", "files"],
+    "properties": {
+        "stage": {"type": "string", "enum": list(STAGE_WORDS)},
+        "clinical": {"type": "string", "description":
+                     "The clinical record as a JSON object: variable name → number or level "
+                     "(see GET /v1/schema)."},
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                  "description": "The DICOM files of one MR series, or one .zip"},
     },
-    "responses": {
-        "200": {"description": "The assessment (cervix.v1.AssessResponse as JSON)"},
-        "400": {"description": "Invalid input; `error.field_violations` lists every problem"},
-        "413": {"description": "Upload over the size limit"},
-        "503": {"description": "A backend is down; `error.backend` names it"},
-    },
+}
+ASSESS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: openapi.json_content("Assessment", "The assessment (cervix.v1.AssessResponse as JSON "
+                                            "with proto field names; int64 values as decimal "
+                                            "strings)"),
+    400: openapi.error_response("Invalid input: `error.field_violations` lists every problem "
+                                "of the stage, the clinical record and the DICOM at once"),
+    413: openapi.error_response("Upload over the size limit"),
+    500: openapi.error_response("Internal error (e.g. a backend refused what the gateway "
+                                "built); the message is generic, `error.request_id` finds the "
+                                "audit line"),
+    503: openapi.error_response("A backend is down, refusing or past its deadline; "
+                                "`error.backend` names it"),
 }
 
 
@@ -70,13 +90,25 @@ def error_body(code: str, message: str, *, violations: list[FieldViolation] | No
     return {"error": error}
 
 
+def error_response(status: int, code: str, message: str, **details: Any) -> JSONResponse:
+    return JSONResponse(error_body(code, message, **details), status_code=status)
+
+
+def invalid(e: InvalidInput, request_id: str | None = None) -> JSONResponse:
+    return error_response(400, "INVALID_ARGUMENT", str(e.violations[0]),
+                          violations=list(e.violations), request_id=request_id)
+
+
 class _Metrics(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(template, str(response.status_code)).inc()
-        return response
+        status = 500  # an exception that escapes the endpoint becomes a 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            HTTP_REQUESTS.labels(getattr(route, "path", "unmatched"), str(status)).inc()
 
 
 def create_app(gateway: Gateway) -> FastAPI:
@@ -84,26 +116,35 @@ def create_app(gateway: Gateway) -> FastAPI:
     app = FastAPI(title="cervixai gateway", version=__version__,
                   description="Cervical-cancer MR assessment: lesion contour, risks of "
                               "parametrial invasion, lymph node metastasis, recurrence and "
-                              "death, and survival estimates.")
+                              "death, and survival estimates. 64-bit integers (proto int64) "
+                              "are JSON strings.")
     app.add_middleware(_Metrics)
     limit = gateway.config.max_upload_bytes
 
-    @app.get("/healthz", summary="Liveness: the process answers")
+    @app.get("/healthz", operation_id="liveness", summary="Liveness: the process answers")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: every backend reports SERVING")
+    @app.get("/readyz", operation_id="readiness",
+             summary="Readiness: every backend reports SERVING", response_class=JSONResponse,
+             responses={200: openapi.json_content("Readiness", "Every backend is SERVING"),
+                        503: openapi.json_content("Readiness", "A backend is not SERVING; "
+                                                  "`backends` says which and why")})
     def readyz() -> JSONResponse:
         states = {b.name: b.ready() for b in gateway.backends.all}
         body = {"status": "ready" if all(ok for ok, _ in states.values()) else "not ready",
                 "backends": {name: reason for name, (_, reason) in states.items()}}
         return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)
 
-    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+    @app.get("/metrics", operation_id="metrics", summary="Prometheus metrics",
+             response_class=Response,
+             responses={200: {"description": "The Prometheus text format",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}})
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/v1/schema", summary="The clinical variables, their units, ranges and levels")
+    @app.get("/v1/schema", operation_id="clinical_schema",
+             summary="The clinical variables, their units, ranges and levels")
     def schema() -> dict[str, Any]:
         def describe(v: Any) -> dict[str, Any]:
             return {"name": v.name, "description": v.description, "kind": v.kind.value,
@@ -115,42 +156,49 @@ def create_app(gateway: Gateway) -> FastAPI:
                 "outcomes": [describe(v) for v in OUTCOME_VARIABLES],
                 "max_upload_bytes": limit}
 
-    @app.get("/v1/models", summary="The served models, their served performance and the "
-                                   "model card (Markdown)",
-             responses={404: {"description": "The gateway was started without CERVIXAI_BUNDLE"}})
+    @app.get("/v1/models", operation_id="models",
+             summary="The served models, their served performance and the model card (Markdown)",
+             response_class=JSONResponse,
+             responses={200: {"description": "The models and the model card", "content": {
+                                  "application/json": {"schema": {"type": "object"}}}},
+                        404: openapi.error_response("The gateway was started without "
+                                                    "CERVIXAI_BUNDLE (code NOT_CONFIGURED)")})
     def models() -> JSONResponse:
         if gateway.config.bundle is None:
-            return JSONResponse(error_body(
-                "not_configured", "this gateway was started without CERVIXAI_BUNDLE; the model "
-                "services report their models in every reply"), status_code=404)
+            return error_response(404, "NOT_CONFIGURED", "this gateway was started without "
+                                  "CERVIXAI_BUNDLE; the model services report their models in "
+                                  "every reply")
         return JSONResponse(models_document(Path(gateway.config.bundle)))
 
-    @app.post("/v1/assessments", summary="Assess one study", openapi_extra=ASSESS_BODY)
-    async def assess(request: Request, preview: bool = False) -> JSONResponse:
+    @app.post("/v1/assessments", operation_id="assess", summary="Assess one study",
+              openapi_extra=ASSESS_OPERATION, response_class=JSONResponse,
+              responses=ASSESS_RESPONSES)
+    async def assess(request: Request) -> JSONResponse:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit + 1_000_000:
-            return JSONResponse(error_body("PAYLOAD_TOO_LARGE", f"the upload exceeds the limit "
-                                           f"of {limit / 1e6:g} MB"), status_code=413)
+            return error_response(413, "PAYLOAD_TOO_LARGE", f"the upload exceeds the limit "
+                                                           f"of {limit / 1e6:g} MB")
         try:
-            job = await _read_form(request, limit)
+            preview = _preview_wanted(request.query_params.get("preview"))
+            parsed = await _read_form(request, limit)
         except InvalidInput as e:
-            return JSONResponse(error_body("INVALID_ARGUMENT", str(e.violations[0]),
-                                           violations=list(e.violations)), status_code=400)
+            return invalid(e)
         except _TooLarge as e:
-            return JSONResponse(error_body("PAYLOAD_TOO_LARGE", str(e)), status_code=413)
+            return error_response(413, "PAYLOAD_TOO_LARGE", str(e))
         client = request.client.host if request.client else "unknown"
+        request_id = new_request_id()
         try:
-            result = await run_in_threadpool(gateway.assess, job, api="http", client=client,
-                                             deadline_seconds=None)
+            result = await run_in_threadpool(gateway.assess, parsed, api="http", client=client,
+                                             deadline_seconds=None, request_id=request_id)
         except InvalidInput as e:
-            return JSONResponse(error_body("INVALID_ARGUMENT", str(e.violations[0]),
-                                           violations=list(e.violations),
-                                           request_id=getattr(e, "request_id", None)),
-                                status_code=400)
+            return invalid(e, request_id)
         except DependencyUnavailable as e:
-            return JSONResponse(error_body("UNAVAILABLE", str(e), backend=e.dependency,
-                                           request_id=getattr(e, "request_id", None)),
-                                status_code=503)
+            return error_response(503, "UNAVAILABLE", str(e), backend=e.dependency,
+                                  request_id=request_id)
+        except Exception:  # counted and audited as INTERNAL by the gateway; never shown
+            log.exception("assessment %s failed", request_id)
+            return error_response(500, "INTERNAL", "internal error; the gateway's log has the "
+                                  "details under this request id", request_id=request_id)
         body = MessageToDict(result.response, preserving_proto_field_name=True,
                              always_print_fields_with_no_presence=True)
         if preview:
@@ -166,7 +214,23 @@ def create_app(gateway: Gateway) -> FastAPI:
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_schemas(app)
     return app
+
+
+def _add_schemas(app: FastAPI) -> None:
+    """The document FastAPI generates, plus the schemas the responses refer to."""
+    original = app.openapi
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = original()
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(
+                {**openapi.components(), "AssessmentForm": ASSESSMENT_FORM})
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
 
 
 def models_document(bundle_path: Path) -> dict[str, Any]:
@@ -190,55 +254,51 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_form(request: Request, limit: int) -> AssessmentInput:
-    """Decode the multipart body; problems of stage, record and upload travel with the request
-    (``decoding_violations``) so that the pipeline reports them with those of the DICOM files."""
+def _preview_wanted(value: str | None) -> bool:
+    word = (value or "").strip().lower()
+    if word in _TRUE_WORDS | _FALSE_WORDS:
+        return word in _TRUE_WORDS
+    raise InvalidInput.single("preview", f"must be true or false, got {word!r}")
+
+
+def _clinical_from_json(text: object) -> Mapping[str, object] | FieldViolation:
+    """The form's ``clinical`` part as a JSON object, or what is wrong with it."""
+    try:
+        raw = json.loads(str(text)) if text is not None else None
+        if not isinstance(raw, dict):
+            raise ValueError("must be a JSON object")
+    except ValueError as e:
+        return FieldViolation("clinical", f"must be a JSON object of variables: {e}")
+    return raw
+
+
+async def _read_form(request: Request, limit: int) -> Parsed:
+    """Decode the multipart body into the typed request (or its rejection: every problem of
+    stage, record and upload shape, which the gateway reports with those of the DICOM)."""
     try:
         form = await request.form(max_files=2000, max_fields=20, max_part_size=limit)
     except Exception as e:  # the multipart parser's errors carry no patient data
         raise InvalidInput.single("body", f"not a valid multipart/form-data body: {e}") from e
-    violations: list[FieldViolation] = []
-    stage_text = str(form.get("stage") or "").strip().lower()
-    stage = STAGE_VALUES.get(stage_text, common_pb2.STAGE_UNSPECIFIED)
-    if stage == common_pb2.STAGE_UNSPECIFIED:
-        violations.append(FieldViolation("stage", f"must be preoperative or postoperative, got "
-                                                  f"{stage_text or 'nothing'!r}"))
-    record = clinical_pb2.ClinicalRecord()
-    raw_text = form.get("clinical")
     try:
-        raw = json.loads(str(raw_text)) if raw_text is not None else None
-        if not isinstance(raw, dict):
-            raise ValueError("must be a JSON object")
-    except ValueError as e:
-        violations.append(FieldViolation("clinical", f"must be a JSON object of variables: {e}"))
-        raw = None
-    if raw is not None:
-        try:
-            validated = validate_record(raw, Stage(stage_text) if stage else Stage.PREOPERATIVE)
-            record = record_to_proto(validated)
-        except InvalidInput as e:
-            violations.extend(e.violations)
-    files: list[DicomSource] = []
-    zip_data = b""
-    total = 0
-    uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
-    for upload in uploads:
-        data = await upload.read()
-        total += len(data)
-        if total > limit:
-            raise _TooLarge(f"the upload exceeds the limit of {limit / 1e6:g} MB")
-        name = upload.filename or f"file-{len(files)}"
-        if name.lower().endswith(".zip"):
-            zip_data = data
-        else:
-            files.append(DicomSource(name, data))
-    if not uploads:
-        violations.append(FieldViolation("files", "no DICOM files were sent"))
-    if zip_data and files:
-        violations.append(FieldViolation("files", "send DICOM files or one zip, not both"))
-    await form.close()
-    # every problem is reported at once: the pipeline adds those of the DICOM files
-    return AssessmentInput(stage, record, files, zip_data, decoding_violations=violations)
+        files: list[DicomSource] = []
+        archives: list[bytes] = []
+        total = 0
+        for upload in (f for f in form.getlist("files") if isinstance(f, UploadFile)):
+            data = await upload.read()
+            total += len(data)
+            if total > limit:
+                raise _TooLarge(f"the upload exceeds the limit of {limit / 1e6:g} MB")
+            name = upload.filename or f"file-{len(files)}"
+            if name.lower().endswith(".zip"):
+                archives.append(data)
+            else:
+                files.append(DicomSource(name, data))
+        stage = form.get("stage")
+        return parse_assessment(stage_from_word(stage if isinstance(stage, str) else None),
+                                _clinical_from_json(form.get("clinical")), files, archives,
+                                HTTP_FIELDS)
+    finally:
+        await form.close()
 
 
 def _preview(result: Assessment) -> dict[str, Any]:

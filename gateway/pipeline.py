@@ -1,56 +1,46 @@
-"""One assessment: ingest and de-identify → segment → features → classify ∥ survival.
+"""One assessment: ingest and de-identify → segment → features → classify ∥ survival → response.
 
-The pipeline knows nothing of HTTP or of the gateway's own gRPC server: both APIs decode their
-request into an :class:`AssessmentInput`, call :meth:`Pipeline.assess`, and encode the
-``AssessResponse`` it returns, so both give the same validation and the same result.
+The pipeline knows nothing of HTTP or of the gateway's own gRPC server: both APIs turn their
+request into one :class:`gateway.request.AssessmentRequest` (validated there, once), call
+:meth:`Pipeline.assess`, and encode the ``AssessResponse`` it returns, so both give the same
+validation and the same result. Nothing here re-validates the request.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar
 
 import numpy as np
 
 from cervix.v1 import (
     classifier_pb2,
-    clinical_pb2,
     common_pb2,
     gateway_pb2,
     segmenter_pb2,
     survival_pb2,
 )
-from cervixai.clinical.proto import record_from_proto
 from cervixai.clinical.schema import Stage
-from cervixai.dicom import DicomSource, IngestedSeries, IngestLimits, IngestOptions, load_series
+from cervixai.dicom import IngestedSeries, IngestLimits, IngestOptions, load_series
 from cervixai.dicom.sources import sources_from_zip
 from cervixai.errors import FieldViolation, InvalidInput
 from cervixai.features import extract
 from cervixai.masks import decode_mask
 from cervixai.wire import geometry_to_proto, volume_to_proto
-from gateway.backends import Backends
+from gateway.backends import Backends, InternalError
 from gateway.metrics import MODEL_INFO, STAGE_LATENCY
+from gateway.request import AssessmentRequest, DicomUpload, new_request_id
 
 log = logging.getLogger(__name__)
 
-STAGES: dict[int, Stage] = {common_pb2.STAGE_PREOPERATIVE: Stage.PREOPERATIVE,
-                            common_pb2.STAGE_POSTOPERATIVE: Stage.POSTOPERATIVE}
+Reply = TypeVar("Reply")
 
-
-@dataclass
-class AssessmentInput:
-    stage: Any                                   # a common_pb2.Stage value
-    clinical: clinical_pb2.ClinicalRecord
-    files: Sequence[DicomSource] = ()
-    zip_data: bytes = b""
-    # problems the API found while decoding the request (e.g. a clinical JSON object that could
-    # not become a ClinicalRecord); reported together with those of the DICOM files
-    decoding_violations: Sequence[FieldViolation] = ()
+NO_LESION = ("no lesion found: the risks rest on the clinical record and an image without a "
+             "visible lesion")
 
 
 @dataclass
@@ -63,7 +53,15 @@ class Assessment:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Models:
+    classified: classifier_pb2.ClassifyResponse
+    survival: survival_pb2.SurvivalResponse | None
+
+
 class _Clock:
+    """The request's time budget and each stage's duration (also into the stage histogram)."""
+
     def __init__(self, budget_seconds: float) -> None:
         self.start = time.monotonic()
         self.budget = budget_seconds
@@ -76,6 +74,14 @@ class _Clock:
         elapsed = time.monotonic() - started
         self.timings[name] = elapsed
         STAGE_LATENCY.labels(name).observe(elapsed)
+
+    def timed(self, name: str, call: Callable[[float], Reply]) -> Reply:
+        """``call(seconds_left)``, timed as stage ``name``."""
+        started = time.monotonic()
+        try:
+            return call(self.remaining())
+        finally:
+            self.stage(name, started)
 
 
 class Pipeline:
@@ -90,78 +96,18 @@ class Pipeline:
     def close(self) -> None:
         self._parallel.shutdown(wait=False, cancel_futures=True)
 
-    def assess(self, request: AssessmentInput, deadline_seconds: float,
+    def assess(self, request: AssessmentRequest, deadline_seconds: float,
                request_id: str | None = None) -> Assessment:
-        """Run the pipeline within ``deadline_seconds``; raises InvalidInput (every problem of
-        the stage, the clinical record and the DICOM files at once) or DependencyUnavailable."""
+        """Run the pipeline within ``deadline_seconds``. Raises InvalidInput (the DICOM's
+        problems, named as the caller named the upload), DependencyUnavailable, or
+        InternalError (a backend refused what the gateway built)."""
         clock = _Clock(deadline_seconds)
-        request_id = request_id or uuid.uuid4().hex
-        started = time.monotonic()
-        if request.decoding_violations:
-            stage, record_violations = None, list(request.decoding_violations)
-        else:
-            stage, record_violations = self._check_record(request)
-        series, dicom_violations = self._ingest(request)
-        if record_violations or dicom_violations:
-            raise InvalidInput([*record_violations, *dicom_violations])
-        assert stage is not None and series is not None
-        clock.stage("ingest", started)
-        warnings = list(series.warnings)
-
-        started = time.monotonic()
-        segmented = self.backends.segmenter.call(
-            self.backends.segment,
-            segmenter_pb2.SegmentRequest(volume=volume_to_proto(series.volume, series.geometry)),
-            clock.remaining())
-        clock.stage("segment", started)
-        try:
-            mask = decode_mask(segmented.mask)
-        except InvalidInput as e:  # the segmenter's fault, not the caller's
-            raise RuntimeError(f"the segmenter returned a malformed mask: {e}") from e
-        if mask.shape != series.volume.shape:
-            raise RuntimeError(f"segmenter returned a {mask.shape} mask for a "
-                               f"{series.volume.shape} volume")
-        warnings += list(segmented.warnings)
-
-        started = time.monotonic()
-        features = extract(series.volume, mask, series.geometry.spacing_mm).to_proto()
-        clock.stage("features", started)
-        if not segmented.measurements.lesion_found:
-            warnings.append("no lesion found: the risks rest on the clinical record and an "
-                            "image without a visible lesion")
-
-        classify_request = classifier_pb2.ClassifyRequest(
-            stage=request.stage, clinical=request.clinical, image_features=features)
-        started = time.monotonic()
-        classified = self._parallel.submit(
-            self._timed, clock, "classify", self.backends.classifier.call,
-            self.backends.classify, classify_request)
-        survival = None
-        if stage is Stage.POSTOPERATIVE:
-            survival_request = survival_pb2.SurvivalRequest(clinical=request.clinical,
-                                                            image_features=features)
-            survival = self._parallel.submit(
-                self._timed, clock, "survival", self.backends.survival.call,
-                self.backends.predict_survival, survival_request)
-        classify_reply: Any = classified.result()
-        survival_reply: Any = survival.result() if survival is not None else None
-        clock.stage("models", started)
-
-        response = gateway_pb2.AssessResponse(request_id=request_id, stage=request.stage)
-        response.series.CopyFrom(_series_summary(series))
-        response.segmentation.mask.CopyFrom(segmented.mask)
-        response.segmentation.measurements.CopyFrom(segmented.measurements)
-        response.segmentation.provider = segmented.provider
-        response.segmentation.model.CopyFrom(segmented.model)
-        response.predictions.extend(classify_reply.predictions)
-        warnings += list(classify_reply.warnings)
-        models = [segmented.model, *(p.model for p in classify_reply.predictions)]
-        if survival_reply is not None:
-            response.survival.extend(survival_reply.estimates)
-            warnings += list(survival_reply.warnings)
-            models += [e.model for e in survival_reply.estimates]
-        response.models.extend(_unique_models(models))
-        response.warnings.extend(dict.fromkeys(warnings))
+        series = clock.timed("ingest", lambda _: self._ingest(request.upload))
+        segmented, mask = clock.timed("segment", lambda left: self._segment(series, left))
+        features = clock.timed("features", lambda _: extract(
+            series.volume, mask, series.geometry.spacing_mm).to_proto())
+        models = clock.timed("models", lambda _: self._models(request, features, clock))
+        response = _response(request_id or new_request_id(), request, series, segmented, models)
         clock.timings["total"] = time.monotonic() - clock.start
         STAGE_LATENCY.labels("total").observe(clock.timings["total"])
         response.timings.extend(common_pb2.StageTiming(stage=k, seconds=v)
@@ -169,39 +115,78 @@ class Pipeline:
         MODEL_INFO.info({m.name.replace(".", "_"): m.version for m in response.models})
         return Assessment(response, series, mask, clock.timings)
 
-    @staticmethod
-    def _timed(clock: _Clock, name: str, call: object, method: object, request: object) -> object:
-        started = time.monotonic()
+    def dicom_violations(self, upload: DicomUpload) -> list[FieldViolation]:
+        """The problems of an upload's DICOM, for a request rejected at the edge (so that they
+        are reported with the stage's and the record's); empty when it would load."""
         try:
-            return call(method, request, clock.remaining())  # type: ignore[operator]
-        finally:
-            clock.stage(name, started)
-
-    @staticmethod
-    def _check_record(request: AssessmentInput) -> tuple[Stage | None, list[FieldViolation]]:
-        stage = STAGES.get(int(request.stage))
-        if stage is None:
-            return None, [FieldViolation("stage", "must be STAGE_PREOPERATIVE or "
-                                                  "STAGE_POSTOPERATIVE")]
-        try:
-            record_from_proto(request.clinical, stage)
+            self._ingest(upload)
         except InvalidInput as e:
-            return stage, list(e.violations)
-        return stage, []
+            return list(e.violations)
+        return []
 
-    def _ingest(self, request: AssessmentInput) -> tuple[IngestedSeries | None,
-                                                          list[FieldViolation]]:
-        if any(v.field.startswith("files") for v in request.decoding_violations):
-            return None, []  # the API already said what is wrong with the upload
-        if request.files and request.zip_data:
-            return None, [FieldViolation("dicom_zip", "send DICOM files or one zip, not both")]
+    def _ingest(self, upload: DicomUpload) -> IngestedSeries:
+        """Read and de-identify the series; InvalidInput names the fields the caller sent."""
         try:
-            sources = list(request.files) if request.files else (
-                sources_from_zip(request.zip_data, limits=self.options.limits)
-                if request.zip_data else [])
-            return load_series(sources, options=self.options), []
+            sources = (sources_from_zip(upload.archive, limits=self.options.limits)
+                       if upload.archive is not None else list(upload.files))
+            return load_series(sources, options=self.options)
         except InvalidInput as e:
-            return None, list(e.violations)
+            raise InvalidInput([upload.caller_field(v) for v in e.violations]) from e
+
+    def _segment(self, series: IngestedSeries, deadline_seconds: float
+                 ) -> tuple[segmenter_pb2.SegmentResponse, np.ndarray]:
+        request = segmenter_pb2.SegmentRequest(
+            volume=volume_to_proto(series.volume, series.geometry))
+        segmented = self.backends.segment(request, deadline_seconds)
+        try:
+            mask = decode_mask(segmented.mask)
+        except InvalidInput as e:  # the segmenter's fault, not the caller's
+            raise InternalError("segmenter", f"returned a malformed mask: {e}") from e
+        if mask.shape != series.volume.shape:
+            raise InternalError("segmenter", f"returned a {mask.shape} mask for a "
+                                             f"{series.volume.shape} volume")
+        return segmented, mask
+
+    def _models(self, request: AssessmentRequest, features: common_pb2.ImageFeatures,
+                clock: _Clock) -> _Models:
+        """The classifier and, for postoperative studies, the survival service, in parallel."""
+        classified = self._parallel.submit(
+            clock.timed, "classify", lambda left: self.backends.classify(
+                classifier_pb2.ClassifyRequest(stage=request.stage_proto,
+                                               clinical=request.clinical,
+                                               image_features=features), left))
+        survival: Future[survival_pb2.SurvivalResponse] | None = None
+        if request.stage is Stage.POSTOPERATIVE:
+            survival = self._parallel.submit(
+                clock.timed, "survival", lambda left: self.backends.predict_survival(
+                    survival_pb2.SurvivalRequest(clinical=request.clinical,
+                                                 image_features=features), left))
+        return _Models(classified.result(), survival.result() if survival else None)
+
+
+def _response(request_id: str, request: AssessmentRequest, series: IngestedSeries,
+              segmented: segmenter_pb2.SegmentResponse, models: _Models
+              ) -> gateway_pb2.AssessResponse:
+    """The answer: series summary, segmentation, predictions, survival, warnings, models."""
+    response = gateway_pb2.AssessResponse(request_id=request_id, stage=request.stage_proto)
+    response.series.CopyFrom(_series_summary(series))
+    response.segmentation.mask.CopyFrom(segmented.mask)
+    response.segmentation.measurements.CopyFrom(segmented.measurements)
+    response.segmentation.provider = segmented.provider
+    response.segmentation.model.CopyFrom(segmented.model)
+    response.predictions.extend(models.classified.predictions)
+    warnings = [*series.warnings, *segmented.warnings]
+    if not segmented.measurements.lesion_found:
+        warnings.append(NO_LESION)
+    warnings += models.classified.warnings
+    identities = [segmented.model, *(p.model for p in models.classified.predictions)]
+    if models.survival is not None:
+        response.survival.extend(models.survival.estimates)
+        warnings += models.survival.warnings
+        identities += [e.model for e in models.survival.estimates]
+    response.models.extend(_unique_models(identities))
+    response.warnings.extend(dict.fromkeys(warnings))
+    return response
 
 
 def _series_summary(series: IngestedSeries) -> gateway_pb2.SeriesSummary:

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
-from cervix.v1 import common_pb2
 from cervixai.errors import DependencyUnavailable, InvalidInput
 from gateway.audit import AuditLog
 from gateway.backends import Backends
 from gateway.config import GatewayConfig
 from gateway.metrics import ASSESSMENTS, IN_FLIGHT, UPLOAD_BYTES
-from gateway.pipeline import Assessment, AssessmentInput, Pipeline
+from gateway.pipeline import Assessment, Pipeline
+from gateway.request import AssessmentRequest, Parsed, Rejection, new_request_id
 
 log = logging.getLogger(__name__)
 
@@ -30,31 +29,36 @@ class Gateway:
         self.backends.close()
         self.audit.close()
 
-    def assess(self, request: AssessmentInput, *, api: str, client: str,
-               deadline_seconds: float | None) -> Assessment:
-        """Run and account for one assessment (metrics, audit line, log line)."""
-        request_id = uuid.uuid4().hex
+    def assess(self, request: Parsed, *, api: str, client: str, deadline_seconds: float | None,
+               request_id: str | None = None) -> Assessment:
+        """Run and account for one assessment (metrics, audit line, log line).
+
+        A :class:`Rejection` is answered with its problems plus those of its DICOM (InvalidInput);
+        otherwise InvalidInput, DependencyUnavailable or any other exception (INTERNAL) pass
+        through after being counted under their code.
+        """
+        request_id = request_id or new_request_id()
         budget = self.config.request_timeout_seconds
         if deadline_seconds is not None:
             budget = min(budget, deadline_seconds - 0.05)
-        stage = common_pb2.Stage.Name(request.stage) if request.stage in (0, 1, 2) else "INVALID"
-        stage = stage.removeprefix("STAGE_").lower()
-        upload = sum(len(f.data) for f in request.files) + len(request.zip_data)
+        stage = request.stage.value if request.stage is not None else "invalid"
+        upload = (request.upload.size_bytes if isinstance(request, AssessmentRequest)
+                  else request.upload_bytes)
         UPLOAD_BYTES.observe(upload)
         IN_FLIGHT.inc()
         started = time.monotonic()
         status, code, result = "error", "INTERNAL", None
         try:
+            if isinstance(request, Rejection):
+                raise self._refusal(request)
             result = self.pipeline.assess(request, budget, request_id)
             status, code = "ok", "OK"
             return result
-        except InvalidInput as e:
+        except InvalidInput:
             status, code = "rejected", "INVALID_ARGUMENT"
-            e.request_id = request_id  # type: ignore[attr-defined]
             raise
-        except DependencyUnavailable as e:
+        except DependencyUnavailable:
             status, code = "unavailable", "UNAVAILABLE"
-            e.request_id = request_id  # type: ignore[attr-defined]
             raise
         finally:
             IN_FLIGHT.dec()
@@ -66,3 +70,9 @@ class Gateway:
                               durations=durations, response=result.response if result else None)
             log.info("assessment %s %s in %.2f s", request_id, status,
                      time.monotonic() - started)
+
+    def _refusal(self, rejection: Rejection) -> InvalidInput:
+        """Every problem at once: the edge's, and those of the DICOM when its shape was right."""
+        dicom = (self.pipeline.dicom_violations(rejection.upload)
+                 if rejection.upload is not None else [])
+        return InvalidInput([*rejection.violations, *dicom])
