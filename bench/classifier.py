@@ -35,8 +35,8 @@ from cervixai.classification.training.algorithms import (
     make_algorithm,
     preprocessor,
 )
-from cervixai.classification.training.dataset import load_cohort
-from cervixai.classification.training.export_onnx import INPUT_NAME, OUTPUT_NAME, to_onnx_model
+from cervixai.classification.training.data import load_cohort
+from cervixai.classification.training.export import INPUT_NAME, OUTPUT_NAME, to_onnx_model
 
 OBJECTIVE_SPEEDUP = 2.0
 

@@ -192,7 +192,8 @@ def add_file(root: Path, relative: str, content: bytes) -> FileRef:
 
 def write_entry(root: Path, entry: ModelEntry) -> ModelEntry:
     """Add or replace ``entry`` in the bundle's manifest (created if missing), under the
-    manifest lock; returns the entry as written (``created`` filled in when it was empty)."""
+    manifest lock; returns the entry as a reader of the manifest will load it (``created``
+    filled in when it was empty, tuples become lists)."""
     with manifest_lock(root):
         data = _read_manifest(root)
         return _put_entry(root, data, entry)
@@ -242,11 +243,12 @@ def _put_entry(root: Path, data: dict[str, Any], entry: ModelEntry) -> ModelEntr
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     if not entry.created:
         entry = replace(entry, created=now)
-    data["models"][entry.name] = _jsonable(entry)
+    record = _jsonable(entry)
+    data["models"][entry.name] = record
     data["updated"] = now
     data.setdefault("created", now)
     _atomic_write(root / MANIFEST, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
-    return entry
+    return ModelEntry.from_dict(json.loads(json.dumps(record)))
 
 
 def _jsonable(entry: ModelEntry) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def add_train_command(train_subparsers: Any) -> argparse.ArgumentParser:
 
 def run_train_command(args: argparse.Namespace) -> int:
     from cervixai.classification.training.protocol import Protocol
-    from cervixai.classification.training.train_classifier import TrainOptions, train
+    from cervixai.classification.training.run import TrainOptions, train
     from cervixai.features.cohort import FeatureSourceError
 
     if not (args.cohort / "clinical.csv").is_file():
@@ -90,18 +90,19 @@ def run_train_command(args: argparse.Namespace) -> int:
     options = (TrainOptions.quick(args.cohort, args.out, **overrides) if args.quick
                else TrainOptions(args.cohort, args.out, **overrides))
     try:
-        summary = train(options)
+        result = train(options)
     except FeatureSourceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for why in summary.skipped.values():
+    for why in result.skipped.values():
         print(f"skipped {why}", file=sys.stderr)
-    for task, result in summary.chosen.items():
-        auc = result.metrics.get("auc", float("nan"))
-        print(f"classifier.{task}: {result.algorithm} on {result.feature_set} features, "
-              f"CV AUC {result.cv_auc:.3f}, test AUC {auc:.3f}, threshold {result.threshold:.3f}")
-    print(f"report: {summary.report_path}")
-    return 0 if summary.chosen else 1
+    for entry in result.entries:
+        auc = entry.metrics["auc"]["value"]
+        print(f"{entry.name}: {entry.algorithm} on {entry.feature_set} features, CV AUC "
+              f"{entry.metrics['cv_auc']:.3f}, test AUC "
+              f"{float('nan') if auc is None else auc:.3f}, threshold {entry.threshold:.3f}")
+    print(f"report: {result.reports[0]}")
+    return 0 if result.entries else 1
 
 
 def _command_line(argv: Sequence[str] | None) -> str:

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from cervixai.segmentation.training.profiles import PROFILES
-    from cervixai.segmentation.training.run import TrainOptions, train_segmenter
+    from cervixai.segmentation.training.run import TrainOptions, train
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -68,15 +68,15 @@ def run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         channels=tuple(int(c) for c in args.channels.split(",")) if args.channels else None,
         planar_levels=args.planar_levels, ungated_levels=args.ungated_levels)
-    entry = train_segmenter(TrainOptions(
+    result = train(TrainOptions(
         cohort=args.cohort, out=args.out, profile=profile, loss=args.loss, seed=args.seed,
         cache=args.cache, limit=args.limit,
         max_seconds=args.max_minutes * 60 if args.max_minutes else None,
         progress=not args.no_progress, device=args.device))
+    entry = result.entry("segmenter")
     test = entry.metrics["test"]
     print(json.dumps({
-        "bundle": str(args.out), "entry": entry.name, "version": entry.version,
-        "threshold": entry.threshold, "test_dice": test["dice"], "otsu_dice": test["otsu_dice"],
+        **result.to_dict(), "test_dice": test["dice"], "otsu_dice": test["otsu_dice"],
         "training": {k: v for k, v in entry.metrics["training"].items() if k != "history"},
         "onnx_parity": entry.metrics["onnx_parity"]}, indent=2))
     return 0

@@ -13,9 +13,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cervixai.features.cohort import add_image_feature_options
+
+if TYPE_CHECKING:
+    from cervixai.bundle import ModelEntry
 
 FEATURE_SETS = ("paper", "radiomics", "clinical")
 
@@ -73,12 +76,26 @@ def run(args: argparse.Namespace) -> int:
         segmenter_bundle=args.segmenter_bundle, ideal_bound=args.ideal_bound,
         workers=args.workers)
     try:
-        summary = train(options)
+        result = train(options)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(json.dumps(summary, indent=2))
+    print(json.dumps({**result.to_dict(),
+                      "models": {e.name.removeprefix("survival."): _figures(e)
+                                 for e in result.entries}}, indent=2))
     return 0
+
+
+def _figures(entry: ModelEntry) -> dict[str, Any]:
+    """What the command prints of one written survival entry."""
+    regression = entry.parameters.get("regression_model")
+    return {"algorithm": entry.algorithm, "feature_set": entry.feature_set,
+            "harrell_c": entry.metrics["harrell_c"],
+            "evaluated_on": entry.metrics["evaluated_on"],
+            "parity_max_abs_risk": entry.metrics["parity_max_abs_risk"],
+            "parity_max_abs_survival": entry.metrics["parity_max_abs_survival"],
+            "selection": entry.metrics["selection"],
+            "regression": regression.get("algorithm") if isinstance(regression, dict) else None}
 
 
 def _default_cache() -> Path:

@@ -11,8 +11,9 @@ import pytest
 
 from cervixai import shipped
 from cervixai.classification.training.protocol import Protocol
-from cervixai.classification.training.train_classifier import TrainOptions, TrainSummary, train
+from cervixai.classification.training.run import TrainOptions, train
 from cervixai.cohort.synth import synthesize
+from cervixai.training import TrainingResult
 
 # the study's 1:1 downsampling, so that the calibration has a shifted prior to undo
 FAST = Protocol(quick=True, seed=0, downsample=True)
@@ -28,7 +29,7 @@ def clinical_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def clinical_training(clinical_cohort: Path, tmp_path_factory: pytest.TempPathFactory
-                      ) -> tuple[Path, TrainSummary]:
+                      ) -> tuple[Path, TrainingResult]:
     bundle = tmp_path_factory.mktemp("bundle") / "bundle"
     summary = train(TrainOptions(clinical_cohort, bundle,
                                  algorithms=("logistic_regression", "weighted_knn"),
@@ -37,9 +38,9 @@ def clinical_training(clinical_cohort: Path, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture(scope="session")
-def image_training(small_cohort: Path, clinical_training: tuple[Path, TrainSummary],
+def image_training(small_cohort: Path, clinical_training: tuple[Path, TrainingResult],
                    segmenter_artifact: Path, tmp_path_factory: pytest.TempPathFactory
-                   ) -> tuple[Path, TrainSummary]:
+                   ) -> tuple[Path, TrainingResult]:
     """Radiomics models on the 24-patient imaged cohort, from the contours of a segmenter
     trained on other patients, written into a copy of the clinical bundle with that segmenter
     (parametrial invasion has no positive there, so its clinical model stays)."""

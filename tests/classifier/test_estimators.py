@@ -10,7 +10,7 @@ from imblearn.ensemble import BalancedRandomForestClassifier
 from skl2onnx import to_onnx
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from cervixai.classification.training import export_onnx  # noqa: F401  (registers converters)
+from cervixai.classification.training import export  # noqa: F401  (registers converters)
 from cervixai.classification.training.estimators import WeightedKNeighborsClassifier
 
 

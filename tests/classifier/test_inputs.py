@@ -11,7 +11,7 @@ import pytest
 
 from cervixai.classification.inputs import InputLayout, input_layout, model_input
 from cervixai.classification.training.algorithms import preprocessor
-from cervixai.classification.training.dataset import load_cohort
+from cervixai.classification.training.data import load_cohort
 from cervixai.clinical import ClinicalEncoder, ClinicalRecord
 from cervixai.clinical.encode import ColumnKind, plan
 from cervixai.features import FEATURE_NAMES, ImageFeatureValues

@@ -20,15 +20,15 @@ import pytest
 from cervix.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2
 from cervixai.bundle import load_bundle
 from cervixai.classification.inputs import input_layout, model_input
-from cervixai.classification.training.dataset import load_cohort
-from cervixai.classification.training.export_onnx import onnx_probabilities
-from cervixai.classification.training.train_classifier import TrainSummary
+from cervixai.classification.training.data import load_cohort
+from cervixai.classification.training.export import onnx_probabilities
 from cervixai.clinical import ClinicalRecord
 from cervixai.clinical.proto import record_to_proto
 from cervixai.features import FEATURE_NAMES, ImageFeatureValues
 from cervixai.features.cohort import patient_features
 from cervixai.features.ranges import OutOfRange
 from cervixai.service import channel_options, violations_from_error
+from cervixai.training import TrainingResult
 
 PREFIX = "CERVIXAI_CLASSIFIER"
 PRE, POST = common_pb2.STAGE_PREOPERATIVE, common_pb2.STAGE_POSTOPERATIVE
@@ -47,7 +47,7 @@ def patient(small_cohort: Path) -> tuple[ClinicalRecord, ImageFeatureValues]:
 
 
 @pytest.fixture(scope="module")
-def bundle(image_training: tuple[Path, TrainSummary]) -> Path:
+def bundle(image_training: tuple[Path, TrainingResult]) -> Path:
     return image_training[0]
 
 

@@ -13,24 +13,28 @@ import pytest
 from cervixai.bundle import load_bundle
 from cervixai.classification.cli import main
 from cervixai.classification.inputs import input_layout
-from cervixai.classification.training.dataset import load_cohort
-from cervixai.classification.training.export_onnx import onnx_probabilities
-from cervixai.classification.training.train_classifier import TrainSummary
+from cervixai.classification.training.data import load_cohort
+from cervixai.classification.training.export import onnx_probabilities
 from cervixai.cohort.format import TASKS
 from cervixai.cohort.oracle import oracle_figures
 from cervixai.cohort.synth import synthesize
 from cervixai.evaluation import roc_auc
+from cervixai.training import TrainingResult
 
 
 def test_every_task_gets_a_parity_checked_model(
-        clinical_training: tuple[Path, TrainSummary]) -> None:
-    bundle, summary = clinical_training
-    assert set(summary.chosen) == set(TASKS) and not summary.skipped
+        clinical_training: tuple[Path, TrainingResult]) -> None:
+    bundle, result = clinical_training
+    assert result.bundle == bundle and not result.skipped
+    assert result.names == tuple(f"classifier.{task}" for task in TASKS)
+    assert result.reports == (bundle / "reports" / "classifier.md",
+                              bundle / "reports" / "classifier.csv")
     loaded = load_bundle(bundle)
     for task in TASKS:
         entry = loaded.entry(f"classifier.{task}")
-        chosen = summary.chosen[task]
-        assert (entry.algorithm, entry.feature_set) == (chosen.algorithm, "clinical")
+        # the result's entries are the manifest's, as written
+        assert entry == result.entry(f"classifier.{task}")
+        assert entry.feature_set == "clinical"
         assert entry.metrics["onnx_parity_max_abs_diff"] <= 1e-5
         assert 0.0 < entry.threshold < 1.0  # type: ignore[operator]
         assert entry.parameters["target_sensitivity"] == 0.8
@@ -50,7 +54,7 @@ def test_every_task_gets_a_parity_checked_model(
 
 
 def test_calibrated_probabilities_track_the_event_rate(
-        clinical_training: tuple[Path, TrainSummary], clinical_cohort: Path) -> None:
+        clinical_training: tuple[Path, TrainingResult], clinical_cohort: Path) -> None:
     bundle, _ = clinical_training
     data = load_cohort(clinical_cohort)
     loaded = load_bundle(bundle)
@@ -62,7 +66,7 @@ def test_calibrated_probabilities_track_the_event_rate(
 
 
 def test_report_has_both_tables_and_every_row(
-        clinical_training: tuple[Path, TrainSummary]) -> None:
+        clinical_training: tuple[Path, TrainingResult]) -> None:
     bundle, _ = clinical_training
     text = (bundle / "reports" / "classifier.md").read_text()
     assert "Table 2 — preoperative tasks" in text and "Table 3 — postoperative tasks" in text
@@ -76,11 +80,12 @@ def test_report_has_both_tables_and_every_row(
 
 
 def test_tiny_imaged_cohort_trains_what_it_can(
-        image_training: tuple[Path, TrainSummary]) -> None:
-    bundle, summary = image_training
+        image_training: tuple[Path, TrainingResult]) -> None:
+    bundle, result = image_training
     # the 24-patient cohort has no parametrial invasion at all: a clear message, not a crash
     assert "parametrial_invasion: the training split has 0 positive" in \
-        summary.skipped["parametrial_invasion"]
+        result.skipped["parametrial_invasion"]
+    assert result.names == ("classifier.lymph_node_metastasis",)
     entry = load_bundle(bundle).entry("classifier.lymph_node_metastasis")
     assert entry.feature_set == "radiomics"
     # contoured by a segmenter of other patients, the one the bundle serves

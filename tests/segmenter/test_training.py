@@ -241,6 +241,36 @@ def test_bundle_entry_records_model_metrics_and_versions(segmenter_bundle: Path,
     assert history and all(0 <= h["validation_dice"] <= 1 for h in history)
 
 
+def test_train_returns_the_entry_it_wrote_and_the_command_prints_it(
+        segmenter_bundle: Path, small_cohort: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from cervixai.bundle import load_bundle
+    from cervixai.segmentation.cli import main
+    from cervixai.segmentation.training.profiles import PROFILES
+    from cervixai.segmentation.training.run import TrainOptions, train
+
+    cache = segmenter_bundle.parent / "cache"   # the fixture's ingested volumes
+    limit = "12"   # the fixture's patients: 2 of them in the test split
+    result = train(TrainOptions(small_cohort, tmp_path / "a",
+                                PROFILES["tiny"].with_overrides(max_steps=2), cache=cache,
+                                limit=int(limit), progress=False, device="cpu"))
+    assert result.bundle == tmp_path / "a" and result.reports == () and not result.skipped
+    assert result.entries == (load_bundle(tmp_path / "a").entry("segmenter"),)
+    assert result.entry("segmenter").created and result.seconds > 0
+    assert main(["segmenter", "--cohort", str(small_cohort), "--out", str(tmp_path / "b"),
+                 "--profile", "tiny", "--max-steps", "2", "--cache", str(cache), "--limit", limit,
+                 "--no-progress", "--device", "cpu"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    entry = load_bundle(tmp_path / "b").entry("segmenter")
+    assert printed["entries"] == [{"name": "segmenter", "version": entry.version,
+                                   "algorithm": "3d_se_unet", "feature_set": "image",
+                                   "threshold": entry.threshold}]
+    assert printed["bundle"] == str(tmp_path / "b") and printed["reports"] == []
+    assert printed["test_dice"] == entry.metrics["test"]["dice"]
+
+
 def test_batch_norm_recalibration_replaces_running_statistics_by_their_average() -> None:
     from cervixai.segmentation.training.loop import recalibrate_batch_norm
 

@@ -39,7 +39,7 @@ def test_quick_bundle_entries(clinical_bundle: Path, clinical_cohort: Path) -> N
 
 
 def test_full_protocol_report(tmp_path: Path, clinical_cohort: Path) -> None:
-    summary = train(TrainOptions(cohort=clinical_cohort, out=tmp_path / "b", bootstrap=5,
+    result = train(TrainOptions(cohort=clinical_cohort, out=tmp_path / "b", bootstrap=5,
                                  cache_dir=tmp_path / "cache", folds=3, n_estimators=20))
     text = (tmp_path / "b" / "reports" / "survival.csv").read_text()
     rows = list(csv.DictReader(text.splitlines()))
@@ -54,7 +54,11 @@ def test_full_protocol_report(tmp_path: Path, clinical_cohort: Path) -> None:
     assert 0 < float(by[("rfs", "ridge_cox")]["ibs"]) < 0.25
     assert float(by[("rfs", "ridge_cox")]["cv_score"]) > 0.5
     # The exported model is the best exportable one by CV C.
-    assert summary["models"]["rfs"]["algorithm"] == "ridge_cox"
+    assert result.entry("survival.rfs").algorithm == "ridge_cox"
+    assert result.names == ("survival.rfs", "survival.os")
+    assert result.entries == tuple(load_bundle(tmp_path / "b").models[n] for n in result.names)
+    assert result.reports == (tmp_path / "b" / "reports" / "survival.md",
+                              tmp_path / "b" / "reports" / "survival.csv")
     markdown = (tmp_path / "b" / "reports" / "survival.md").read_text()
     assert "| Weighted KNN | paper |" in markdown and "calib. 12 mo" in markdown
 
@@ -87,4 +91,7 @@ def test_cli_quick_run(tmp_path: Path, clinical_cohort: Path,
                  "--quick", "--bootstrap", "0"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert set(summary["models"]) == {"rfs", "os"}
+    assert summary["models"]["rfs"]["algorithm"] == "ridge_cox"
+    assert [e["name"] for e in summary["entries"]] == ["survival.rfs", "survival.os"]
+    assert summary["reports"][0].endswith("survival.md")
     assert (tmp_path / "b" / "survival" / "rfs.onnx").is_file()

@@ -4,7 +4,7 @@ The study's weighted KNN weights each neighbour's vote inversely to its class fr
 training data, so that a rare positive neighbour counts as much as the many negatives around it.
 scikit-learn's ``KNeighborsClassifier`` has no class weights (and its ``weights='distance'`` ONNX
 conversion is wrong), so this estimator has its own ONNX converter
-(:mod:`cervixai.classification.training.export_onnx`). With ``class_weight=None`` it is the plain
+(:mod:`cervixai.classification.training.export`). With ``class_weight=None`` it is the plain
 KNN of the study. The weighted decision tree is scikit-learn's ``DecisionTreeClassifier`` with
 ``class_weight='balanced'`` (class-weighted impurity at every split).
 """

@@ -22,10 +22,11 @@ from cervixai.segmentation.training.export import (
     check_parity,
     export_onnx,
 )
-from cervixai.segmentation.training.loop import train
+from cervixai.segmentation.training.loop import train as fit_network
 from cervixai.segmentation.training.metrics import dice, otsu_mask, summary
 from cervixai.segmentation.training.network import multiply_accumulates
 from cervixai.segmentation.training.profiles import Profile
+from cervixai.training import TrainingResult
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,9 @@ def score(scorer: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]], cases:
                                  for c, s in zip(cases, model_scores, strict=True)}}
 
 
-def train_segmenter(options: TrainOptions) -> ModelEntry:
-    """Train, export, check parity, score on the test split and write the bundle entry."""
+def train(options: TrainOptions) -> TrainingResult:
+    """Train, export, check parity, score on the test split and write the bundle entry (the
+    result's one entry, ``segmenter``; the figures are in its metrics, no report is written)."""
     started = time.perf_counter()
     cache = options.cache or options.out.resolve().parent / ".cervixai-cache" / "segmenter"
     cases = load_cohort(options.cohort, cache, limit=options.limit)
@@ -112,9 +114,9 @@ def train_segmenter(options: TrainOptions) -> ModelEntry:
     training, validation = split_validation(train_all, options.validation_share, options.seed)
     log.info("patients: %d training, %d validation, %d test", len(training), len(validation),
              len(test))
-    result = train(training, validation, options.profile, loss=options.loss, seed=options.seed,
-                   max_seconds=options.max_seconds, progress=options.progress,
-                   device=options.device)
+    result = fit_network(training, validation, options.profile, loss=options.loss,
+                         seed=options.seed, max_seconds=options.max_seconds,
+                         progress=options.progress, device=options.device)
     network = result.network
     content = export_onnx(network)
     parity_volumes = [c.volume for c in test[:PARITY_VOLUMES]]
@@ -163,5 +165,5 @@ def train_segmenter(options: TrainOptions) -> ModelEntry:
             "multiply_accumulates_24x256x256": multiply_accumulates(network, 24, 256, 256),
         },
     )
-    write_entry(options.out, entry)
-    return entry
+    return TrainingResult(options.out, (write_entry(options.out, entry),),
+                          seconds=round(time.perf_counter() - started, 1))

@@ -40,6 +40,7 @@ from cervixai.survival.training.export import (
     onnx_months,
     onnx_risk,
 )
+from cervixai.training import TrainingResult
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,9 @@ class TrainOptions:
     workers: int = 1                         # processes computing image features
 
 
-def train(options: TrainOptions) -> dict[str, Any]:
-    """Run the whole command; returns a summary (chosen models, parity, report paths)."""
+def train(options: TrainOptions) -> TrainingResult:
+    """Run the whole command; the result lists the entries written (``survival.rfs``,
+    ``survival.os``) and the report (Markdown, CSV)."""
     started = time.perf_counter()
     cache = options.cache_dir
     wanted = set(options.feature_sets or ()) | {options.select_feature_set or ""}
@@ -110,11 +112,11 @@ def train(options: TrainOptions) -> dict[str, Any]:
     chosen = {o: protocol.choose(results, o, select) for o in OUTCOMES}
     ideal = ({o: _ideal_bound(specs, r, train_part, evaluation, options)
               for o, (r, _) in chosen.items()} if options.ideal_bound else {})
-    summary: dict[str, Any] = {"evaluated_on": evaluated_on, "models": {}}
+    entries = []
     for outcome, (result, note) in chosen.items():
         regressor = _paper_regressor(results, outcome, select)
-        summary["models"][outcome] = _export(options, result, note, regressor, train_part,
-                                             evaluation, evaluated_on, ideal.get(outcome))
+        entries.append(_export(options, result, note, regressor, train_part, evaluation,
+                               evaluated_on, ideal.get(outcome)))
     context = [
         f"Trained on the training split of `{options.cohort.name}` "
         f"({len(train_part.patient_ids)} patients; RFS events "
@@ -143,9 +145,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
     (reports / "survival.md").write_text(report.markdown(
         results, title="Survival models (RFS, OS)", context=context, chosen=chosen))
     (reports / "survival.csv").write_text(report.csv_text(results))
-    summary["report"] = str(reports / "survival.md")
-    summary["seconds"] = round(time.perf_counter() - started, 1)
-    return summary
+    return TrainingResult(options.out, tuple(entries),
+                          (reports / "survival.md", reports / "survival.csv"),
+                          seconds=round(time.perf_counter() - started, 1))
 
 
 def _ideal_bound(specs: list[protocol.ModelSpec], result: protocol.Result,
@@ -177,7 +179,9 @@ def _paper_regressor(results: list[protocol.Result], outcome: str, feature_set: 
 def _export(options: TrainOptions, result: protocol.Result, note: str,
             regressor: protocol.Result | None, train_part: sd.SurvivalData,
             evaluation: sd.SurvivalData, evaluated_on: str, ideal_c: float | None
-            ) -> dict[str, Any]:
+            ) -> ModelEntry:
+    """The chosen Cox model (and the study's regressor beside it) in ONNX, parity-checked on
+    the evaluation set, written into the bundle; returns the entry as written."""
     d = protocol.design(train_part, evaluation, result.feature_set)
     n_image = d.train.shape[1] - len(clinical_plan().columns)
     y_train = train_part.y[result.outcome]
@@ -247,13 +251,10 @@ def _export(options: TrainOptions, result: protocol.Result, note: str,
                     "horizons_months": list(HORIZONS_MONTHS), **_jsonable(regression),
                     **image_provenance(train_part.image_source if n_image else None,
                                        train_part.features if n_image else None)})
-    write_entry(root, entry)
+    written = write_entry(root, entry)
     log.info("survival.%s: %s on %s, parity |Δrisk| %.1e |ΔS| %.1e", result.outcome,
              result.model, result.feature_set, risk_gap, survival_gap)
-    return {"algorithm": result.model, "feature_set": result.feature_set,
-            "harrell_c": result.metrics["harrell_c"], "parity_max_abs_risk": risk_gap,
-            "parity_max_abs_survival": survival_gap, "note": note,
-            "regression": None if regressor is None else regressor.model}
+    return written
 
 
 def _jsonable(value: Any) -> Any:

@@ -21,8 +21,8 @@ import numpy.typing as npt
 from cervixai.bundle import ModelEntry, add_file, cohort_fingerprint, library_versions, write_entry
 from cervixai.classification.inputs import TASK_STAGE, input_layout
 from cervixai.classification.training.algorithms import ALGORITHMS, QUICK_ALGORITHMS
-from cervixai.classification.training.dataset import CohortData, load_cohort
-from cervixai.classification.training.export_onnx import (
+from cervixai.classification.training.data import CohortData, load_cohort
+from cervixai.classification.training.export import (
     INPUT_NAME,
     OPSET,
     OUTPUT_NAME,
@@ -43,6 +43,7 @@ from cervixai.evaluation import roc_auc, small_sample_metrics
 from cervixai.features import FEATURE_SETS
 from cervixai.features.cohort import SEGMENTER, TRUTH
 from cervixai.features.provenance import image_provenance
+from cervixai.training import TrainingResult
 
 log = logging.getLogger(__name__)
 SELECTION_RULE = ("per task, the highest mean stratified-CV AUC on the training split; ties go to "
@@ -82,16 +83,19 @@ class TrainOptions:
 
 
 @dataclass
-class TrainSummary:
+class Selection:
+    """Every candidate of one run (the report's rows), the one chosen per task, the tasks
+    skipped (task → why) and the chosen models' figures on the evaluation cohort."""
+
     results: list[CandidateResult]
     chosen: dict[str, CandidateResult]
     skipped: dict[str, str] = field(default_factory=dict)
     evaluation: dict[str, dict[str, float]] = field(default_factory=dict)
-    report_path: Path | None = None
 
 
-def train(options: TrainOptions) -> TrainSummary:
-    """Run everything and write the bundle entries and the report."""
+def train(options: TrainOptions) -> TrainingResult:
+    """Run everything and write the bundle entries and the report; the result lists the
+    entries written (``classifier.TASK``, in task order) and the tasks skipped (by task)."""
     started = time.monotonic()
     needs_images = any(fs != "clinical" for fs in options.feature_sets)
     data = load_cohort(options.cohort, images=needs_images, image_source=options.image_features,
@@ -108,7 +112,8 @@ def train(options: TrainOptions) -> TrainSummary:
                          "'clinical' was not asked for)")
     train_rows = np.flatnonzero(data.split == "train")
     test_rows = np.flatnonzero(data.split == "test")
-    summary = TrainSummary([], {})
+    summary = Selection([], {})
+    entries: list[ModelEntry] = []
     for task in options.tasks:
         problem = check_trainable(data.labels[task][train_rows], task)
         if problem:
@@ -142,7 +147,7 @@ def train(options: TrainOptions) -> TrainSummary:
             if options.ideal_bound:   # before export, so that the entry records it
                 fit_ideal_bound(candidate, result, data, train_rows, test_rows, options)
             try:
-                export(candidate, result, data, test_rows, options)
+                entry = export(candidate, result, data, test_rows, options)
             except ValueError as e:  # ONNX parity failed: say so and take the next candidate
                 log.warning("%s / %s / %s not exported: %s", task, result.feature_set,
                             result.algorithm, e)
@@ -150,15 +155,16 @@ def train(options: TrainOptions) -> TrainSummary:
                 continue
             result.chosen = True
             summary.chosen[task] = result
+            entries.append(entry)
             break
         else:
             summary.skipped[task] = f"{task}: no candidate could be trained and exported"
     if options.eval_cohort is not None:
         summary.evaluation = evaluate_bundle(options.out, options.eval_cohort, summary.chosen,
                                              options)
-    summary.report_path = write_report(summary, data, options, notes,
-                                       time.monotonic() - started)
-    return summary
+    reports = write_report(summary, data, options, notes, time.monotonic() - started)
+    return TrainingResult(options.out, tuple(entries), reports, dict(summary.skipped),
+                          round(time.monotonic() - started, 1))
 
 
 def score(result: CandidateResult, candidate: FittedCandidate, X_test: npt.NDArray[np.float32],
@@ -203,8 +209,9 @@ def fit_ideal_bound(candidate: FittedCandidate, result: CandidateResult, data: C
 
 
 def export(candidate: FittedCandidate, result: CandidateResult, data: CohortData,
-           test_rows: npt.NDArray[np.int64], options: TrainOptions) -> None:
-    """ONNX graph → parity check on the test split → bundle file and manifest entry."""
+           test_rows: npt.NDArray[np.int64], options: TrainOptions) -> ModelEntry:
+    """ONNX graph → parity check on the test split → bundle file and manifest entry (returned
+    as written)."""
     task, layout = result.task, candidate.layout
     name = f"classifier.{task}"
     model = to_onnx_model(candidate.pipeline, layout.width, candidate.calibration, name)
@@ -227,7 +234,7 @@ def export(candidate: FittedCandidate, result: CandidateResult, data: CohortData
     provenance = image_provenance(data.image_source if layout.image_width else None,
                                   [data.images[i] for i in np.flatnonzero(data.split == "train")]
                                   if layout.image_width and data.images is not None else None)
-    write_entry(options.out, ModelEntry(
+    entry = write_entry(options.out, ModelEntry(
         name=name, task=task, algorithm=candidate.algorithm, feature_set=layout.feature_set,
         files={"model": ref},
         inputs=[{"name": INPUT_NAME, "dtype": "float32", "shape": [None, layout.width]}],
@@ -248,6 +255,7 @@ def export(candidate: FittedCandidate, result: CandidateResult, data: CohortData
         }))
     log.info("exported %s (%s, %s): max |Δp| %.2g", name, candidate.algorithm,
              layout.feature_set, delta)
+    return entry
 
 
 def evaluate_bundle(bundle: Path, cohort: Path, chosen: dict[str, CandidateResult],
@@ -287,8 +295,9 @@ def evaluate_bundle(bundle: Path, cohort: Path, chosen: dict[str, CandidateResul
     return out
 
 
-def write_report(summary: TrainSummary, data: CohortData, options: TrainOptions,
-                 notes: list[str], seconds: float) -> Path:
+def write_report(summary: Selection, data: CohortData, options: TrainOptions,
+                 notes: list[str], seconds: float) -> tuple[Path, Path]:
+    """The Markdown report and the CSV of every candidate, under BUNDLE/reports/."""
     n_train = int((data.split == "train").sum())
     lines = [
         f"## Classifier report — cohort `{options.cohort.name}` ({len(data.records)} patients: "
@@ -347,8 +356,9 @@ def write_report(summary: TrainSummary, data: CohortData, options: TrainOptions,
     report = options.out / "reports" / "classifier.md"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(text)
-    (options.out / "reports" / "classifier.csv").write_text(csv_text(summary.results))
-    return report
+    table = options.out / "reports" / "classifier.csv"
+    table.write_text(csv_text(summary.results))
+    return report, table
 
 
 def _finite(x: float) -> float | None:
