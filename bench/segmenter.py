@@ -56,11 +56,10 @@ def ort_session(content: bytes, threads: int) -> Any:
     """A CPU session with the service's options."""
     import onnxruntime as ort
 
-    from services.segmenter.config import InferenceSettings
-    from services.segmenter.model import session_options
+    from cervixai.segmentation.inference import session_options
 
-    return ort.InferenceSession(content, session_options(InferenceSettings(
-        intra_op_threads=threads)), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(content, session_options(threads),
+                                providers=["CPUExecutionProvider"])
 
 
 def row(name: str, seconds: float, flops: float, rate: float) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from cervix.v1 import common_pb2
 from cervixai import __version__
 from cervixai.errors import CervixError
 
@@ -82,6 +83,13 @@ class ModelEntry:
     def version(self) -> str:
         """A short identity for replies and metrics: the first 12 hex digits of the model sha."""
         return self.files["model"].sha256[:12] if "model" in self.files else ""
+
+    def to_proto(self) -> common_pb2.ModelIdentity:
+        """The ModelIdentity every reply carries for this model."""
+        return common_pb2.ModelIdentity(
+            name=self.name, version=self.version,
+            sha256=self.files["model"].sha256 if "model" in self.files else "",
+            algorithm=self.algorithm, feature_set=self.feature_set)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelEntry:

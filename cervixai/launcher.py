@@ -27,13 +27,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from cervixai.processes import ServiceProcess
-from cervixai.service.components import COMPONENTS, GATEWAY, Component
+from cervixai.service.components import BY_NAME, COMPONENTS, GATEWAY, Component
 
 log = logging.getLogger(__name__)
 
@@ -200,20 +200,21 @@ class Processes:
 def refused_models(bundle: Path, names: Sequence[str]) -> dict[str, str]:
     """Trainer name → why its service refuses the bundle's models, for the classifier and
     survival models among ``names`` (their inputs follow the image-feature vector, which changes
-    between versions). The services' own loaders decide, sha256 and graph checks included."""
-    from cervixai.bundle import BundleError
-    from services.classifier.model import ClassifierModel
-    from services.survival.model import SurvivalModel
-
-    loaders: dict[str, Callable[[], None]] = {"classifier": ClassifierModel(bundle).load,
-                                              "survival": SurvivalModel(bundle).load}
+    between versions). Each service decides itself: ``python -m services.X --check`` loads and
+    warms up the models exactly as serving does (sha256, graph and provenance checks) and exits
+    2 with the reason when it cannot serve them."""
     refused = {}
     for name in names:
-        if name in loaders:
-            try:
-                loaders[name]()
-            except BundleError as e:
-                refused[name] = str(e)
+        component = BY_NAME[name]
+        if name == "segmenter":
+            continue   # its graph does not depend on the feature vector
+        env = {**os.environ, "CERVIXAI_BUNDLE": str(bundle), "CERVIXAI_LOG_LEVEL": "WARNING"}
+        result = subprocess.run([sys.executable, "-m", component.module, "--check"], env=env,
+                                capture_output=True, text=True, check=False, timeout=300)
+        if result.returncode != 0:
+            lines = (result.stderr.strip() or result.stdout.strip() or "no reason given")
+            reason = lines.splitlines()[-1]
+            refused[name] = reason.split("cannot serve the model bundle: ", 1)[-1]
     return refused
 
 

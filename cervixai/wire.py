@@ -169,6 +169,6 @@ def volume_from_proto(volume: common_pb2.Volume, *, field: str = "volume") -> De
 
 def _dtype_name(code: int) -> str:
     try:
-        return common_pb2.DType.Name(code)  # type: ignore[arg-type]
+        return common_pb2.DType.Name(code)
     except ValueError:
         return str(code)

@@ -54,13 +54,13 @@ def keep_largest_component(mask: Bool) -> Bool:
     return kept
 
 
-def session_options(intra_op_threads: int = 0, inter_op_threads: int = 1) -> ort.SessionOptions:
-    """Every graph optimisation, sequential execution; 0 intra-op threads = one per core."""
+def session_options(intra_op_threads: int = 0) -> ort.SessionOptions:
+    """Every graph optimisation, sequential execution (the U-Net is one chain: there are no
+    parallel branches for inter-op threads); 0 intra-op threads = one per core."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = intra_op_threads
-    options.inter_op_num_threads = inter_op_threads
     return options
 
 

@@ -26,8 +26,10 @@ Behavior = Callable[[Any, grpc.ServicerContext], Any]
 class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Maps cervixai exceptions to status codes and records request metrics."""
 
-    def __init__(self, service_label: str) -> None:
+    def __init__(self, service_label: str, ready: Callable[[], bool] | None = None) -> None:
         self._service = service_label
+        # the one readiness check of a model service: no RPC reaches a model not warmed up
+        self._ready = ready
 
     def intercept_service(
         self, continuation: Callable[[Any], Any], handler_call_details: grpc.HandlerCallDetails
@@ -55,12 +57,15 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def _wrap(self, behavior: Behavior, method: str) -> Behavior:
         service = self._service
+        ready = self._ready
 
         def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
             start = time.perf_counter()
             metrics.GRPC_IN_FLIGHT.labels(service).inc()
             code = grpc.StatusCode.OK
             try:
+                if ready is not None and not ready():
+                    raise NotReady(f"the {service} model is still loading")
                 return behavior(request, context)
             except InvalidInput as e:
                 code = grpc.StatusCode.INVALID_ARGUMENT

@@ -1,10 +1,11 @@
 """Bootstrap of a cervixai gRPC server: health, reflection, limits, errors, metrics, shutdown.
 
-Usage (a service's ``__main__``)::
+The model services do not call it directly: :func:`cervixai.service.model.run_model_service`
+does (config → logging → model → ``create_server`` → ``serve``); the gateway uses
+``create_server`` for its own gRPC API. Usage::
 
-    config = ServerConfig.from_env("CERVIXAI_SEGMENTER")
     app = create_server(config, "segmenter", [(add_SegmenterServicer_to_server, servicer)],
-                        [SEGMENTER_SERVICE_NAME])
+                        [SEGMENTER_SERVICE_NAME], ready=lambda: model.ready)
     return serve(app, model, on_ready)   # SIGTERM / SIGINT drain in-flight requests, then return
 
 Health starts NOT_SERVING, for the whole server ("") and for each service name, and turns SERVING
@@ -123,12 +124,15 @@ def create_server(
     service_label: str,
     registrations: Sequence[Registration],
     service_names: Sequence[str],
+    *,
+    ready: Callable[[], bool] | None = None,
 ) -> GrpcApp:
     """Build an unstarted server serving ``registrations`` plus grpc.health.v1 and reflection.
 
     ``service_label`` names the process in metrics and logs (``segmenter``); ``service_names``
     are the full proto names (``cervix.v1.Segmenter``) for health and reflection. Binding port 0
-    picks a free port (``GrpcApp.port`` tells which).
+    picks a free port (``GrpcApp.port`` tells which). ``ready`` (a model's readiness) gates
+    every RPC but health and reflection: UNAVAILABLE until it says true.
     """
     options: list[tuple[str, int]] = channel_options(config.max_message_bytes)
     if config.max_connection_age_seconds > 0:
@@ -137,7 +141,7 @@ def create_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers,
                                    thread_name_prefix=f"{service_label}-rpc"),
-        interceptors=[ServiceInterceptor(service_label)],
+        interceptors=[ServiceInterceptor(service_label, ready)],
         options=options,
         maximum_concurrent_rpcs=config.max_workers * 4,
     )

@@ -1,39 +1,21 @@
-"""Run the classifier service: config → models (sha256-checked, warmed up) → gRPC server.
+"""``python -m services.classifier [--check]``: serve the bundle's ``classifier.<task>`` models.
 
-    CERVIXAI_BUNDLE=BUNDLE python -m services.classifier
-
-A bad configuration or a bundle that cannot be served exits with status 2 and one line on stderr
-(:func:`cervixai.service.serve`).
+Environment: ``CERVIXAI_BUNDLE`` (required), ``CERVIXAI_CLASSIFIER_THREADS`` (onnxruntime threads
+per model, default 1) and the server's ``CERVIXAI_CLASSIFIER_*`` variables (ServerConfig).
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from cervix.v1 import classifier_pb2_grpc
-from cervixai.service import configure_logging, create_server, serve
-from services.classifier.config import ClassifierConfig
+from cervixai.service import ModelService, OnnxSettings, run_model_service
+from cervixai.service.components import CLASSIFIER
 from services.classifier.model import ClassifierModel
-from services.classifier.server import SERVICE_NAME, ClassifierServicer
+from services.classifier.server import ClassifierServicer
 
-log = logging.getLogger("services.classifier")
-
-
-def main() -> int:
-    try:
-        config = ClassifierConfig.from_env()
-    except ValueError as e:
-        print(f"classifier: configuration error: {e}", file=sys.stderr)
-        return 2
-    configure_logging("classifier", config.server.log_level)
-    model = ClassifierModel(config.bundle, threads=config.threads)
-    app = create_server(config.server, "classifier",
-                        [(classifier_pb2_grpc.add_ClassifierServicer_to_server,
-                          ClassifierServicer(model))], [SERVICE_NAME])
-    return serve(app, model, lambda: log.info("serving %d classifier models on %s",
-                                              len(model.models), app.address))
-
+SERVICE = ModelService(CLASSIFIER, OnnxSettings, ClassifierModel, ClassifierServicer,
+                       classifier_pb2_grpc.add_ClassifierServicer_to_server)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_model_service(SERVICE))

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,12 +13,12 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from cervixai.bundle import BundleError, ModelEntry, load_bundle
+from cervixai.bundle import Bundle, BundleError, ModelEntry
 from cervixai.classification.inputs import TASK_STAGE, InputLayout, input_layout, model_input
-from cervixai.errors import NotReady
 from cervixai.features import ImageFeatureValues
 from cervixai.features.provenance import segmenter_sha256, serving_problem
-from services.classifier.metrics import INFERENCE_SECONDS, MODEL_INFO
+from cervixai.service import BundleModel, OnnxSettings, ServedEntry
+from cervixai.service.model import cpu_session
 
 log = logging.getLogger(__name__)
 INPUT_NAME = "features"
@@ -50,75 +49,68 @@ class Prediction:
     model: TaskModel
 
 
-class ClassifierModel:
+class ClassifierModel(BundleModel):
     """Every ``classifier.<task>`` model of a bundle, loaded only after its sha256 checks out."""
 
-    def __init__(self, bundle: Path, *, threads: int = 1) -> None:
-        self.bundle_path = bundle
-        self.threads = threads
-        self._models: dict[str, TaskModel] = {}
-        self._ready = False
+    service = "classifier"
 
-    @property
-    def ready(self) -> bool:
-        return self._ready
+    def __init__(self, bundle_path: Path, settings: OnnxSettings | None = None) -> None:
+        super().__init__(bundle_path)
+        self.settings = settings or OnnxSettings()
+        self._models: dict[str, TaskModel] = {}
 
     @property
     def models(self) -> Mapping[str, TaskModel]:
         return self._models
 
-    def load(self) -> None:
-        """Load and validate every classifier of the bundle; BundleError says what is wrong."""
-        bundle = load_bundle(self.bundle_path)
+    def _load(self, bundle: Bundle) -> Iterable[ServedEntry]:
+        """Load and check every classifier of the bundle; BundleError says what is wrong."""
         names = sorted(n for n in bundle.models if n.startswith("classifier."))
-        if not names:
-            raise BundleError(f"bundle {self.bundle_path} has no classifier.<task> model")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
         segmenter = segmenter_sha256(bundle)
+        models = {}
         for name in names:
-            entry = bundle.entry(name)
-            task = name.removeprefix("classifier.")
-            if task not in TASK_STAGE or entry.task != task:
-                raise BundleError(f"{name}: unknown task {entry.task!r}")
-            layout = input_layout(entry.feature_set, task)
-            recorded = entry.parameters.get("input_layout")
-            if recorded != layout.to_dict():
-                raise BundleError(f"{name}: the manifest's input layout differs from this "
-                                  "version's for feature set "
-                                  f"{entry.feature_set!r}{_image_difference(recorded, layout)}; "
-                                  "retrain the bundle")
-            problem = serving_problem(name, entry.parameters, layout.image_width > 0, segmenter)
-            if problem:
-                raise BundleError(problem)
-            session = ort.InferenceSession(bundle.verified_bytes(name), options,
-                                           providers=["CPUExecutionProvider"])
-            inputs, outputs = session.get_inputs(), session.get_outputs()
-            if ([i.name for i in inputs] != [INPUT_NAME]
-                    or inputs[0].shape[1] != layout.width
-                    or OUTPUT_NAME not in [o.name for o in outputs]):
-                raise BundleError(f"{name}: the graph must read {INPUT_NAME} (n, "
-                                  f"{layout.width}) and write {OUTPUT_NAME}; it reads "
-                                  f"{[(i.name, i.shape) for i in inputs]}")
-            if entry.threshold is None or not 0.0 <= entry.threshold <= 1.0:
-                raise BundleError(f"{name}: threshold {entry.threshold!r} is not in [0, 1]")
-            target = float(entry.parameters.get("target_sensitivity", math.nan))
-            self._models[task] = TaskModel(task, entry, layout, session, float(entry.threshold),
-                                           target)
-            MODEL_INFO.labels(task, entry.algorithm, entry.feature_set, entry.version).set(1)
-            log.info("loaded %s: %s on %s features, version %s", name, entry.algorithm,
-                     entry.feature_set, entry.version)
+            model = self._load_task(bundle, name, segmenter)
+            models[model.task] = model
+            log.info("loaded %s: %s on %s features, version %s", name, model.entry.algorithm,
+                     model.entry.feature_set, model.entry.version)
+        self._models = models
+        return [ServedEntry(m.entry) for m in models.values()]
 
-    def warm_up(self) -> None:
-        """One inference per model on a neutral input; raises if any output is not a
+    def _load_task(self, bundle: Bundle, name: str, segmenter: str | None) -> TaskModel:
+        entry = bundle.entry(name)
+        task = name.removeprefix("classifier.")
+        if task not in TASK_STAGE or entry.task != task:
+            raise BundleError(f"{name}: unknown task {entry.task!r}")
+        layout = input_layout(entry.feature_set, task)
+        recorded = entry.parameters.get("input_layout")
+        if recorded != layout.to_dict():
+            raise BundleError(f"{name}: the manifest's input layout differs from this "
+                              "version's for feature set "
+                              f"{entry.feature_set!r}{_image_difference(recorded, layout)}; "
+                              "retrain the bundle")
+        problem = serving_problem(name, entry.parameters, layout.image_width > 0, segmenter)
+        if problem:
+            raise BundleError(problem)
+        session = cpu_session(bundle.verified_bytes(name), self.settings.threads, name)
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        if ([i.name for i in inputs] != [INPUT_NAME]
+                or inputs[0].shape[1] != layout.width
+                or OUTPUT_NAME not in [o.name for o in outputs]):
+            raise BundleError(f"{name}: the graph must read {INPUT_NAME} (n, "
+                              f"{layout.width}) and write {OUTPUT_NAME}; it reads "
+                              f"{[(i.name, i.shape) for i in inputs]}")
+        if entry.threshold is None or not 0.0 <= entry.threshold <= 1.0:
+            raise BundleError(f"{name}: threshold {entry.threshold!r} is not in [0, 1]")
+        target = float(entry.parameters.get("target_sensitivity", math.nan))
+        return TaskModel(task, entry, layout, session, float(entry.threshold), target)
+
+    def _warm_up(self) -> None:
+        """One inference per model on a neutral input; raises if an output is not a
         probability."""
         for task, model in self._models.items():
-            features = np.zeros((1, model.layout.width), np.float32)
-            p = self._run(model, features)
+            p = self._run(model, np.zeros((1, model.layout.width), np.float32))
             if not 0.0 <= p <= 1.0:
-                raise RuntimeError(f"warm-up of {task} gave {p!r}, not a probability")
-        self._ready = True
+                raise BundleError(f"warm-up of {task} gave {p!r}, not a probability")
 
     def features(self, task: str, record: Mapping[str, object],
                  image: ImageFeatureValues | None) -> npt.NDArray[np.float32]:
@@ -127,16 +119,13 @@ class ClassifierModel:
         return model_input(model.layout, [record], [image] if image is not None else None)
 
     def predict(self, task: str, features: npt.NDArray[np.float32]) -> Prediction:
-        if not self._ready:
-            raise NotReady("the classifier models are loading")
         model = self._models[task]
         p = self._run(model, features)
         return Prediction(task, p, p >= model.threshold, model)
 
     def _run(self, model: TaskModel, features: npt.NDArray[np.float32]) -> float:
-        start = time.perf_counter()
-        out = model.session.run([OUTPUT_NAME], {INPUT_NAME: features})[0]
-        INFERENCE_SECONDS.labels(model.task).observe(time.perf_counter() - start)
+        with self.timed(model.entry.name):
+            out = model.session.run([OUTPUT_NAME], {INPUT_NAME: features})[0]
         return float(out[0, 1])
 
 

@@ -17,7 +17,6 @@ from services.classifier.metrics import PREDICTIONS
 from services.classifier.model import ClassifierModel
 
 log = logging.getLogger(__name__)
-SERVICE_NAME = classifier_pb2.DESCRIPTOR.services_by_name["Classifier"].full_name
 STAGES = {common_pb2.STAGE_PREOPERATIVE: Stage.PREOPERATIVE,
           common_pb2.STAGE_POSTOPERATIVE: Stage.POSTOPERATIVE}
 TASK_NAMES = {number: name.removeprefix("TASK_").lower()
@@ -47,9 +46,7 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
                 task=f"TASK_{task.upper()}", probability=prediction.probability,
                 label=prediction.label, threshold=prediction.model.threshold,
                 target_sensitivity=prediction.model.target_sensitivity,
-                model=common_pb2.ModelIdentity(
-                    name=entry.name, version=entry.version, sha256=entry.files["model"].sha256,
-                    algorithm=entry.algorithm, feature_set=entry.feature_set)))
+                model=entry.to_proto()))
             figures = self.facts.operating_characteristics(entry)
             if figures is not None:
                 reply.predictions[-1].operating_characteristics.CopyFrom(figures)

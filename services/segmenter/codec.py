@@ -29,7 +29,6 @@ class Segmentation:
     measurements: Measurements
     mean_probability: float
     threshold: float
-    inference_seconds: float
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -47,9 +46,7 @@ def segmentation_to_proto(result: Segmentation, *, provider: str, entry: ModelEn
                                                 row_stop=i1, column_start=j0, column_stop=j1),
             mean_probability=result.mean_probability, voxel_count=m.voxel_count),
         provider=provider,
-        model=common_pb2.ModelIdentity(name=entry.name, version=entry.version,
-                                       sha256=entry.files["model"].sha256,
-                                       algorithm=entry.algorithm, feature_set=entry.feature_set),
+        model=entry.to_proto(),
         warnings=list(result.warnings),
         threshold=result.threshold,
     )

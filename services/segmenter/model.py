@@ -1,40 +1,34 @@
 """The segmentation model on onnxruntime: load from a bundle, validate a volume, predict.
 
-No gRPC here: arrays in, arrays and measurements out. The network needs a depth that is a
-multiple of ``depth_multiple`` (its depth poolings); any depth up to ``max_slices`` is accepted by
-zero-padding the slice axis at the end and cropping the output back.
+No gRPC here: arrays in, arrays and measurements out. The network itself, its depth padding and
+its post-processing are the library's (:mod:`cervixai.segmentation.inference`), shared with
+training and the image-feature pipeline, so the served contour is the one they see.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from cervixai.bundle import Bundle, ModelEntry, load_bundle
+from cervixai.bundle import Bundle, BundleError, ModelEntry
 from cervixai.errors import FieldViolation, InvalidInput, NotReady
 from cervixai.features import measure
 from cervixai.segmentation import inference
-from cervixai.segmentation.inference import pad_depth
+from cervixai.service import BundleModel, ServedEntry
 from services.segmenter.codec import Segmentation
 from services.segmenter.config import InferenceSettings
 
 log = logging.getLogger(__name__)
 
-ENTRY = "segmenter"
+ENTRY = inference.ENTRY
 IN_PLANE = (256, 256)
 F32 = npt.NDArray[np.float32]
-Bool = npt.NDArray[np.bool_]
-
-
-def session_options(settings: InferenceSettings) -> ort.SessionOptions:
-    return inference.session_options(settings.intra_op_threads, settings.inter_op_threads)
 
 
 def providers_for(setting: str) -> list[str]:
@@ -47,48 +41,50 @@ def providers_for(setting: str) -> list[str]:
         "CPUExecutionProvider"]
 
 
-class SegmenterModel:
-    """``load()`` the ONNX network from a bundle (sha256-checked), ``warm_up()``, ``segment()``."""
+class SegmenterModel(BundleModel):
+    """The bundle's ``segmenter`` entry (sha256-checked): ``segment()`` a normalised volume."""
+
+    service = "segmenter"
 
     def __init__(self, bundle_path: Path, settings: InferenceSettings | None = None) -> None:
-        self.bundle_path = bundle_path
+        super().__init__(bundle_path)
         self.settings = settings or InferenceSettings()
-        self._session: ort.InferenceSession | None = None
         self._gate = threading.Semaphore(self.settings.concurrency)
-        self.entry_: ModelEntry | None = None
-        self.provider_ = ""
-        self.ready_ = False
+        self._network: inference.OnnxSegmenter | None = None
+        self._entry: ModelEntry | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
-    def load(self) -> None:
-        """Read the manifest, check the ONNX file's sha256, create the session.
-
-        Raises BundleError for a missing or tampered bundle."""
-        bundle: Bundle = load_bundle(self.bundle_path)
+    def _load(self, bundle: Bundle) -> Iterable[ServedEntry]:
         entry = bundle.entry(ENTRY)
-        model_bytes = bundle.verified_bytes(ENTRY)
-        self._session = ort.InferenceSession(model_bytes, sess_options=session_options(
-            self.settings), providers=providers_for(self.settings.provider))
-        # The providers actually in use: asking for CUDA on a machine without it falls back.
-        self.provider_ = self._session.get_providers()[0]
-        self.entry_ = entry
-        self._input = self._session.get_inputs()[0].name
+        try:
+            network = inference.OnnxSegmenter(
+                bundle.verified_bytes(ENTRY), inference.depth_multiple(entry),
+                providers=providers_for(self.settings.provider),
+                options=inference.session_options(self.settings.intra_op_threads))
+        except BundleError:
+            raise
+        except Exception as e:  # onnxruntime raises its own types for a corrupt graph
+            raise BundleError(f"model {ENTRY!r} cannot be loaded: {e}") from e
+        self._network, self._entry = network, entry
+        # the provider really used: asking for CUDA on a machine without it falls back
         log.info("loaded segmenter %s (%s) on %s", entry.version, entry.algorithm,
-                 self.provider_)
+                 network.provider)
+        return [ServedEntry(entry, network.provider)]
 
-    def warm_up(self) -> None:
-        """Inferences on a synthetic volume, so the first request pays no start-up cost."""
+    def _warm_up(self) -> None:
         rng = np.random.default_rng(0)
         volume = rng.random((self.depth_multiple, *IN_PLANE), dtype=np.float32)
         for _ in range(self.settings.warmup_runs):
             self._run(volume)
-        self.ready_ = True
 
     @property
     def entry(self) -> ModelEntry:
-        if self.entry_ is None:
+        if self._entry is None:
             raise NotReady("the segmentation model is not loaded yet")
-        return self.entry_
+        return self._entry
+
+    @property
+    def provider(self) -> str:
+        return self.served[0].provider if self.served else ""
 
     @property
     def depth_multiple(self) -> int:
@@ -141,9 +137,7 @@ class SegmenterModel:
             raise InvalidInput.single("threshold", f"must be in [0, 1) (0: the model's own), "
                                       f"got {threshold}")
         self.validate(volume)
-        start = time.perf_counter()
         probabilities = self._run(volume)
-        seconds = time.perf_counter() - start
         used = threshold or self.threshold
         mask = self.postprocessing.mask(probabilities, used)
         measurements = measure(mask, spacing_mm)
@@ -151,15 +145,11 @@ class SegmenterModel:
         if not measurements.lesion_found:
             warnings.append(f"no lesion found: no voxel reached the threshold {used:.3g}")
         mean_probability = float(probabilities[mask].mean()) if mask.any() else 0.0
-        return Segmentation(mask, probabilities, measurements, mean_probability, used, seconds,
+        return Segmentation(mask, probabilities, measurements, mean_probability, used,
                             tuple(warnings))
 
     def _run(self, volume: F32) -> F32:
-        if self._session is None:
+        if self._network is None:
             raise NotReady("the segmentation model is not loaded yet")
-        depth = volume.shape[0]
-        padded = pad_depth(np.ascontiguousarray(volume, np.float32), self.depth_multiple)
-        with self._gate:
-            outputs: list[Any] = self._session.run(None, {self._input: padded[None, None]})
-        out: F32 = np.asarray(outputs[0], np.float32)[0, 0, :depth]
-        return out
+        with self._gate, self.timed(ENTRY):
+            return self._network(volume)

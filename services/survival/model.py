@@ -8,6 +8,7 @@ Files are read only through the bundle's sha256 check; nothing is unpickled.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,11 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
 
-from cervixai.bundle import BundleError, ModelEntry, load_bundle
-from cervixai.errors import NotReady
-from cervixai.features import FEATURE_NAMES
+from cervixai.bundle import Bundle, BundleError, ModelEntry
+from cervixai.features import FEATURE_NAMES, ImageFeatureValues
 from cervixai.features.provenance import segmenter_sha256, serving_problem
+from cervixai.service import BundleModel, OnnxSettings, ServedEntry
+from cervixai.service.model import cpu_session
 from cervixai.survival import OUTCOMES
 from cervixai.survival.curves import BaselineSurvival, CurveSummary, summarise
 from cervixai.survival.inputs import (
@@ -29,6 +31,7 @@ from cervixai.survival.inputs import (
     RISK_OUTPUT,
     Feeds,
     clinical_plan,
+    model_inputs,
 )
 
 log = logging.getLogger(__name__)
@@ -59,75 +62,87 @@ class OutcomeModel:
     def feature_set(self) -> str:
         return self.entry.feature_set
 
+    @property
+    def reads_image(self) -> bool:
+        return IMAGE_INPUT in self.input_names
 
-class SurvivalModel:
-    """``load()`` the bundle's survival entries, ``warm_up()``, then ``predict()``."""
 
-    def __init__(self, bundle: Path, *, threads: int = 1) -> None:
-        self.bundle = bundle
-        self.threads = threads
+class SurvivalModel(BundleModel):
+    """The bundle's ``survival.<outcome>`` entries: ``predict()`` a risk score and curve."""
+
+    service = "survival"
+
+    def __init__(self, bundle_path: Path, settings: OnnxSettings | None = None) -> None:
+        super().__init__(bundle_path)
+        self.settings = settings or OnnxSettings()
         self.outcomes: dict[str, OutcomeModel] = {}
-        self.ready = False
 
-    def load(self) -> None:
+    def _load(self, bundle: Bundle) -> Iterable[ServedEntry]:
         """Load every survival entry of the bundle; BundleError says what is wrong."""
-        bundle = load_bundle(self.bundle)
         names = [f"survival.{o}" for o in OUTCOMES if f"survival.{o}" in bundle.models]
         if not names:
-            raise BundleError(f"bundle {self.bundle} has no survival model (survival.rfs, "
+            raise BundleError(f"bundle {self.bundle_path} has no survival model (survival.rfs, "
                               f"survival.os); train one with `cervixai train survival`")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
         segmenter = segmenter_sha256(bundle)
+        outcomes = {}
         for name in names:
-            entry = bundle.entry(name)
-            try:
-                session = ort.InferenceSession(bundle.verified_bytes(name), options,
-                                               providers=["CPUExecutionProvider"])
-                baseline = BaselineSurvival.from_json(bundle.verified_bytes(name, "baseline"))
-                regression = None
-                if "regression" in entry.files:   # the study's time regressor, optional
-                    regression = ort.InferenceSession(
-                        bundle.verified_bytes(name, "regression"), options,
-                        providers=["CPUExecutionProvider"])
-            except BundleError:
-                raise
-            except Exception as e:  # onnxruntime raises its own types for a corrupt graph
-                raise BundleError(f"model {name!r} cannot be loaded: {e}") from e
-            model = OutcomeModel(entry, session, baseline,
-                                 frozenset(i.name for i in session.get_inputs()), regression)
-            _check_inputs(name, model)
-            problem = serving_problem(name, entry.parameters, IMAGE_INPUT in model.input_names,
-                                      segmenter)
-            if problem:
-                raise BundleError(problem)
-            self.outcomes[name.split(".", 1)[1]] = model
-            log.info("loaded %s: %s on %s, version %s", name, entry.algorithm,
-                     entry.feature_set, entry.version)
+            model = self._load_outcome(bundle, name, segmenter)
+            outcomes[name.split(".", 1)[1]] = model
+            log.info("loaded %s: %s on %s, version %s", name, model.entry.algorithm,
+                     model.entry.feature_set, model.entry.version)
+        self.outcomes = outcomes
+        return [ServedEntry(m.entry) for m in outcomes.values()]
 
-    def warm_up(self) -> None:
-        """One inference per outcome on a neutral input; marks the model ready."""
+    def _load_outcome(self, bundle: Bundle, name: str, segmenter: str | None) -> OutcomeModel:
+        entry = bundle.entry(name)
+        threads = self.settings.threads
+        session = cpu_session(bundle.verified_bytes(name), threads, name)
+        try:
+            baseline = BaselineSurvival.from_json(bundle.verified_bytes(name, "baseline"))
+        except BundleError:
+            raise
+        except Exception as e:  # a malformed table
+            raise BundleError(f"model {name!r}: its baseline survival cannot be read: {e}") from e
+        regression = None
+        if "regression" in entry.files:   # the study's time regressor, optional
+            regression = cpu_session(bundle.verified_bytes(name, "regression"), threads, name)
+        model = OutcomeModel(entry, session, baseline,
+                             frozenset(i.name for i in session.get_inputs()), regression)
+        _check_inputs(name, model)
+        problem = serving_problem(name, entry.parameters, model.reads_image, segmenter)
+        if problem:
+            raise BundleError(problem)
+        return model
+
+    def _warm_up(self) -> None:
+        """One inference per outcome on a neutral input."""
         for outcome, model in self.outcomes.items():
             feeds: Feeds = {
                 CLINICAL_INPUT: np.zeros((1, len(clinical_plan().columns)), np.float64)}
-            if IMAGE_INPUT in model.input_names:
+            if model.reads_image:
                 feeds[IMAGE_INPUT] = np.zeros((1, IMAGE_WIDTH[model.feature_set]), np.float32)
             risk = self._risk(model, feeds)
             months = self._months(model, feeds)
             if not np.isfinite(risk).all() or (months is not None and not np.isfinite(months)):
                 raise BundleError(f"survival.{outcome}: warm-up gave a non-finite answer")
-        self.ready = True
 
-    def predict(self, outcome: str, feeds: Feeds) -> Estimate:
-        """Risk score and curve summary of one patient (feeds from cervixai.survival.inputs)."""
-        if not self.ready:
-            raise NotReady("the survival models are not loaded yet")
+    def reading_image(self, outcomes: Iterable[str]) -> list[str]:
+        """Those of ``outcomes`` whose model reads image features."""
+        return [o for o in outcomes if self.outcomes[o].reads_image]
+
+    def predict(self, outcome: str, record: Mapping[str, object],
+                image: ImageFeatureValues | None) -> Estimate:
+        """Risk score and curve summary of one patient's validated record (and image features,
+        for a model that reads them)."""
         model = self.outcomes[outcome]
-        risk = float(self._risk(model, feeds)[0])
-        curve = model.baseline.curves([risk])[0]
-        summary = summarise(model.baseline.times_months, curve, model.baseline.follow_up_months)
-        return Estimate(outcome, risk, summary, model.entry, self._months(model, feeds))
+        with self.timed(model.entry.name):
+            feeds = model_inputs(model.feature_set, [record],
+                                 [image] if image is not None and model.reads_image else None)
+            risk = float(self._risk(model, feeds)[0])
+            curve = model.baseline.curves([risk])[0]
+            summary = summarise(model.baseline.times_months, curve,
+                                model.baseline.follow_up_months)
+            return Estimate(outcome, risk, summary, model.entry, self._months(model, feeds))
 
     @staticmethod
     def _risk(model: OutcomeModel, feeds: Feeds) -> F32:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 
 from cervix.v1 import survival_pb2, survival_pb2_grpc
 from cervixai.clinical import Stage
@@ -11,16 +11,16 @@ from cervixai.errors import FieldViolation, InvalidInput
 from cervixai.features import ImageFeatureValues, from_proto
 from cervixai.served import ServedFacts
 from cervixai.survival.curves import horizons_beyond
-from cervixai.survival.inputs import model_inputs
-from services.survival.metrics import ESTIMATES, INFERENCE_SECONDS
+from services.survival.metrics import ESTIMATES
 from services.survival.model import Estimate, SurvivalModel
 
-SERVICE_NAME = survival_pb2.DESCRIPTOR.services_by_name["Survival"].full_name
 _OUTCOME_OF = {survival_pb2.SURVIVAL_OUTCOME_RFS: "rfs", survival_pb2.SURVIVAL_OUTCOME_OS: "os"}
 _ENUM_OF = {v: k for k, v in _OUTCOME_OF.items()}
 
 
 class SurvivalServicer(survival_pb2_grpc.SurvivalServicer):
+    """Decode outcomes, record and image features; estimate each outcome; encode the reply."""
+
     def __init__(self, model: SurvivalModel) -> None:
         self.model = model
         self.facts = ServedFacts("survival")
@@ -28,58 +28,63 @@ class SurvivalServicer(survival_pb2_grpc.SurvivalServicer):
     def Predict(self, request: survival_pb2.SurvivalRequest, context: object
                 ) -> survival_pb2.SurvivalResponse:
         outcomes = self._outcomes(request)
+        record, image, warnings = self._inputs(request, outcomes)
+        response = survival_pb2.SurvivalResponse()
+        for outcome in outcomes:
+            estimate = self.model.predict(outcome, record, image)
+            message = _estimate_message(estimate)
+            figures = self.facts.survival_performance(estimate.entry)
+            if figures is not None:
+                message.performance.CopyFrom(figures)
+            response.estimates.append(message)
+            warnings += self._warnings(estimate, image)
+            ESTIMATES.labels(outcome, str(estimate.summary.median_months is not None).lower()
+                             ).inc()
+        response.warnings.extend(warnings)
+        return response
+
+    def _inputs(self, request: survival_pb2.SurvivalRequest, outcomes: list[str]
+                ) -> tuple[Mapping[str, object], ImageFeatureValues | None, list[str]]:
+        """The validated record and image features; every problem of both at once."""
         violations: list[FieldViolation] = []
+        record: Mapping[str, object] = {}
         try:
             record = record_from_proto(request.clinical, Stage.POSTOPERATIVE)
         except InvalidInput as e:
             violations += e.violations
-            record = None
-        needs_image = {o for o in outcomes
-                       if self.model.outcomes[o].feature_set != "clinical"}
-        features: ImageFeatureValues | None = None
+        reading = self.model.reading_image(outcomes)
+        image: ImageFeatureValues | None = None
         warnings: list[str] = []
-        if needs_image:
-            if not request.HasField("image_features"):
-                violations.append(FieldViolation(
-                    "image_features", f"required: the {', '.join(sorted(needs_image))} model "
-                    f"uses the {self.model.outcomes[min(needs_image)].feature_set!r} features"))
-            else:
-                try:
-                    features = from_proto(request.image_features)
-                except InvalidInput as e:
-                    violations += e.violations
+        if reading and not request.HasField("image_features"):
+            violations.append(FieldViolation(
+                "image_features", f"required: the {', '.join(sorted(reading))} model "
+                f"uses the {self.model.outcomes[min(reading)].feature_set!r} features"))
+        elif reading:
+            try:
+                image = from_proto(request.image_features)
+            except InvalidInput as e:
+                violations += e.violations
         elif request.HasField("image_features"):
             warnings.append("image_features were ignored: the survival models use clinical "
                             "variables only")
         if violations:
             raise InvalidInput(violations)
-        assert record is not None
-        response = survival_pb2.SurvivalResponse()
-        for outcome in outcomes:
-            model = self.model.outcomes[outcome]
-            feeds = model_inputs(model.feature_set, [record],
-                                 None if features is None else [features])
-            started = time.perf_counter()
-            estimate = self.model.predict(outcome, feeds)
-            INFERENCE_SECONDS.labels(outcome).observe(time.perf_counter() - started)
-            response.estimates.append(_estimate_message(estimate))
-            figures = self.facts.survival_performance(estimate.entry)
-            if figures is not None:
-                response.estimates[-1].performance.CopyFrom(figures)
-            if features is not None and model.feature_set != "clinical":
-                outside = self.facts.range_warning(outcome, estimate.entry, features.radiomics)
-                if outside:
-                    warnings.append(outside)
-            ESTIMATES.labels(outcome, str(estimate.summary.median_months is not None).lower()
-                             ).inc()
-            late = horizons_beyond(estimate.summary.follow_up_months)
-            if late:
-                warnings.append(
-                    f"{outcome}: survival at {', '.join(f'{h:g}' for h in late)} months is the "
-                    f"curve's value at the end of the training follow-up "
-                    f"({estimate.summary.follow_up_months:.1f} months): an extrapolation")
-        response.warnings.extend(warnings)
-        return response
+        return record, image, warnings
+
+    def _warnings(self, estimate: Estimate, image: ImageFeatureValues | None) -> list[str]:
+        """Image features outside the training range; survival read beyond the follow-up."""
+        warnings = []
+        if image is not None and self.model.outcomes[estimate.outcome].reads_image:
+            outside = self.facts.range_warning(estimate.outcome, estimate.entry, image.radiomics)
+            if outside:
+                warnings.append(outside)
+        late = horizons_beyond(estimate.summary.follow_up_months)
+        if late:
+            warnings.append(
+                f"{estimate.outcome}: survival at {', '.join(f'{h:g}' for h in late)} months is "
+                f"the curve's value at the end of the training follow-up "
+                f"({estimate.summary.follow_up_months:.1f} months): an extrapolation")
+        return warnings
 
     def _outcomes(self, request: survival_pb2.SurvivalRequest) -> list[str]:
         if not request.outcomes:
@@ -119,9 +124,5 @@ def _estimate_message(estimate: Estimate) -> survival_pb2.SurvivalEstimate:
     if estimate.regression_months is not None:
         message.regression_months = estimate.regression_months
     message.curve.extend(survival_pb2.SurvivalPoint(months=t, probability=p) for t, p in s.points)
-    message.model.name = entry.name
-    message.model.version = entry.version
-    message.model.sha256 = entry.files["model"].sha256
-    message.model.algorithm = entry.algorithm
-    message.model.feature_set = entry.feature_set
+    message.model.CopyFrom(entry.to_proto())
     return message

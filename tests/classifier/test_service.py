@@ -103,7 +103,9 @@ def test_round_trip_matches_the_exported_graphs(
     assert len(only.predictions) == 1
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
     assert b'cervixai_classifier_predictions_total{label=' in text
-    assert b'cervixai_classifier_model_info{algorithm=' in text
+    assert b'cervixai_model_info{algorithm=' in text
+    assert (b'cervixai_model_inference_seconds_count{model="classifier.death",'
+            b'service="classifier"}') in text
     assert b'cervixai_grpc_requests_total{code="OK",method="Predict",service="classifier"}' in text
     assert process.stop() == 0
 

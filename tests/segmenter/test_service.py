@@ -94,12 +94,13 @@ def test_segment_answers_with_mask_measurements_and_identity(
     text = _metrics(metrics_port)
     assert 'provider="CPUExecutionProvider"' in text
     assert f'sha256="{sha}"' in text
-    assert "cervixai_segmenter_inference_seconds_count" in text
+    assert 'cervixai_model_inference_seconds_count{model="segmenter",service="segmenter"} 2.0' \
+        in text
     assert 'cervixai_grpc_requests_total{code="OK",method="Segment",service="segmenter"} 2.0' \
         in text
     log = service.log.read_text()
     started = [json.loads(line) for line in log.splitlines() if "serving segmenter" in line]
-    assert started and started[0]["provider"] == "CPUExecutionProvider"
+    assert started and started[0]["providers"] == {"segmenter": "CPUExecutionProvider"}
 
 
 def test_every_bad_input_is_invalid_argument(start_service, segmenter_bundle: Path) -> None:
@@ -159,21 +160,8 @@ def test_a_bad_bundle_stops_the_process(start_service, bundle_copy: Path, damage
 
 
 def test_health_is_not_serving_while_loading(start_service, segmenter_bundle: Path) -> None:
-    """Before the model is loaded the servicer refuses with UNAVAILABLE and health says so."""
-    from services.segmenter.server import SegmenterServicer
-
-    class Loading:
-        ready_ = False
-        provider_ = ""
-
-    class Context:
-        pass
-
-    from cervixai.errors import NotReady
-
-    with pytest.raises(NotReady):
-        SegmenterServicer(Loading()).Segment(cases.request(cases.phantom(2)), Context())
-    # And a real process reports NOT_SERVING until then: poll from the first moment.
+    """Until the model is warmed up health says NOT_SERVING (and the shared readiness gate
+    answers UNAVAILABLE: tests/service/test_model_service.py): poll from the first moment."""
     # Many warm-up inferences hold the process in NOT_SERVING long enough to be seen.
     service = start_service("services.segmenter", prefix=PREFIX, env=_env(
         segmenter_bundle, **{f"{PREFIX}_WARMUP_RUNS": "40"}), wait=False)
@@ -187,6 +175,10 @@ def test_health_is_not_serving_while_loading(start_service, segmenter_bundle: Pa
             except grpc.RpcError:
                 time.sleep(0.01)
                 continue
+            if status == health_pb2.HealthCheckResponse.NOT_SERVING and not seen:
+                with pytest.raises(grpc.RpcError) as info:   # the readiness gate
+                    _stub(service.address).Segment(cases.request(cases.phantom(2)), timeout=5)
+                assert info.value.code() is grpc.StatusCode.UNAVAILABLE
             seen.add(status)
             if status == health_pb2.HealthCheckResponse.SERVING:
                 break
