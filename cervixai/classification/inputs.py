@@ -28,6 +28,7 @@ import numpy.typing as npt
 from cervixai.clinical.encode import ColumnKind, plan
 from cervixai.clinical.schema import BY_NAME, Stage
 from cervixai.features import FEATURE_NAMES, FEATURE_SETS, ImageFeatureValues, image_vector
+from cervixai.grid import SLICE_PIXELS
 
 F32 = npt.NDArray[np.float32]
 
@@ -42,7 +43,7 @@ TASKS_BY_STAGE: dict[Stage, tuple[str, ...]] = {
     Stage.PREOPERATIVE: ("parametrial_invasion", "lymph_node_metastasis"),
     Stage.POSTOPERATIVE: ("parametrial_invasion", "lymph_node_metastasis", "recurrence", "death"),
 }
-IMAGE_WIDTH = {"paper": 256 * 256, "radiomics": len(FEATURE_NAMES), "clinical": 0}
+IMAGE_WIDTH = {"paper": SLICE_PIXELS, "radiomics": len(FEATURE_NAMES), "clinical": 0}
 # The named image columns the manifest records (the 65,536 pixels go unnamed): a bundle trained
 # on another radiomics vector — other names, order or length — is refused at load.
 IMAGE_FEATURES: dict[str, tuple[str, ...]] = {"paper": (), "radiomics": FEATURE_NAMES,

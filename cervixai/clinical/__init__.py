@@ -1,6 +1,6 @@
 """The clinical schema, its validation, proto mapping and encodings."""
 
-from cervixai.clinical.encode import ClinicalEncoder, EncodingPlan, paper_plan, plan
+from cervixai.clinical.encode import ClinicalEncoder, EncodingPlan, plan
 from cervixai.clinical.schema import BY_NAME, OUTCOME_VARIABLES, VARIABLES, Kind, Stage, Variable
 from cervixai.clinical.validate import ClinicalRecord, validate_record
 
@@ -14,7 +14,6 @@ __all__ = [
     "Kind",
     "Stage",
     "Variable",
-    "paper_plan",
     "plan",
     "validate_record",
 ]

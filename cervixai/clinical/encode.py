@@ -30,7 +30,6 @@ from cervixai.clinical.schema import BY_NAME, Kind, Stage, Variable, variables_f
 class ColumnKind(StrEnum):
     MINMAX = "minmax"        # (x - min) / (max - min), clipped to [0, 1]
     INDICATOR = "indicator"  # 1.0 when the variable equals `level`, else 0.0
-    ONEHOT = "onehot"        # one indicator column per level (expanded in the plan)
 
 
 @dataclass(frozen=True)
@@ -89,10 +88,6 @@ def plan(feature_set: str) -> EncodingPlan:
         return EncodingPlan(feature_set, Stage.POSTOPERATIVE, tuple(cont + cat))
     raise ValueError(f"unknown clinical feature set {feature_set!r}; "
                      "expected 'paper_preoperative' or 'paper_postoperative'")
-
-
-def paper_plan(stage: Stage) -> EncodingPlan:
-    return plan(f"paper_{stage.value}")
 
 
 Records = Sequence[dict[str, object]] | Sequence[object]

@@ -15,6 +15,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from cervixai.grid import IN_PLANE
+
 Vector = tuple[float, float, float]
 InPlaneHandling = Literal["as-is", "centre-cropped", "resampled"]
 Orientation = Literal["sagittal", "coronal", "axial", "oblique"]
@@ -109,13 +111,13 @@ class InPlaneFit:
 
 
 def plan_in_plane(rows: int, columns: int, row_spacing_mm: float, column_spacing_mm: float,
-                  size: int = 256) -> InPlaneFit:
+                  size: int = IN_PLANE) -> InPlaneFit:
     """size × size is kept, 320 × 320 (with size 256) is centre-cropped, anything else is
     resampled linearly over its full field of view."""
     if rows == columns == size:
         return InPlaneFit("as-is", rows, columns, size, row_spacing_mm, column_spacing_mm,
                           0.0, 0.0)
-    if rows == columns == CROP_FROM and size == 256:
+    if rows == columns == CROP_FROM and size == IN_PLANE:
         margin = (CROP_FROM - size) // 2
         return InPlaneFit("centre-cropped", rows, columns, size, row_spacing_mm,
                           column_spacing_mm, margin * row_spacing_mm, margin * column_spacing_mm)

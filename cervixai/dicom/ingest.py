@@ -55,15 +55,12 @@ _LISTED_NAMES = 5  # how many skipped file names a warning quotes
 class IngestOptions:
     """What :func:`load_series` accepts and produces."""
 
-    in_plane_size: int = 256
     max_slices: int = 64
     min_slices: int = 1
     strict_single_series: bool = False
     limits: IngestLimits = field(default_factory=IngestLimits)
 
     def __post_init__(self) -> None:
-        if self.in_plane_size < 1:
-            raise ValueError(f"in_plane_size must be positive, got {self.in_plane_size}")
         if not 1 <= self.min_slices <= self.max_slices:
             raise ValueError(f"need 1 <= min_slices <= max_slices, got {self.min_slices} and "
                              f"{self.max_slices}")
@@ -148,8 +145,7 @@ def load_series(sources: Sequence[DicomSource], *,
     _check_series(chosen.objects, chosen.slices, options)
     stack = build_stack([h for obj in chosen.objects for h in frame_headers(obj)])
     warnings += stack.warnings
-    fit = plan_in_plane(stack.rows, stack.columns, stack.spacing_mm[1], stack.spacing_mm[2],
-                        options.in_plane_size)
+    fit = plan_in_plane(stack.rows, stack.columns, stack.spacing_mm[1], stack.spacing_mm[2])
     raw = invert_monochrome1(_volume(stack, fit), [o.photometric for o in chosen.objects])
     volume, low, high = normalise(raw)
     geometry = Geometry(

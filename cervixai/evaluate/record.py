@@ -82,7 +82,7 @@ def record_served(bundle: Path, evaluation: Evaluation) -> None:
     rewritten atomically; other metrics untouched). Entries the bundle lacks are skipped; nothing
     is written when a patient was not served or a served model is not the bundle's own (another
     version)."""
-    from cervixai.bundle import BundleError, load_bundle, write_entry
+    from cervixai.bundle import BundleError, ModelEntry, load_bundle, update_entry
 
     failed = [f for f in evaluation.failures if f["stage"] != "truth"]
     if failed:
@@ -98,9 +98,11 @@ def record_served(bundle: Path, evaluation: Evaluation) -> None:
             raise BundleError(f"the evaluated {name} ({', '.join(versions)}) is not the "
                               f"bundle's ({entry.version}); nothing recorded")
     for name, metrics in served.items():
-        # read again just before writing, so that an entry a trainer replaced meanwhile is kept
-        entry = load_bundle(bundle).models.get(name)
-        if entry is None or set(evaluation.models.get(name, [entry.version])) != {entry.version}:
-            continue
-        write_entry(bundle, dataclasses.replace(entry,
-                                                metrics={**entry.metrics, "served": metrics}))
+        def add(entry: ModelEntry, metrics: dict[str, Any] = metrics) -> ModelEntry | None:
+            # read under the manifest lock: an entry a trainer replaced meanwhile is another
+            # model, and keeps its own figures
+            if set(evaluation.models.get(entry.name, [entry.version])) != {entry.version}:
+                return None
+            return dataclasses.replace(entry, metrics={**entry.metrics, "served": metrics})
+
+        update_entry(bundle, name, add)

@@ -23,10 +23,10 @@ from cervix.v1 import common_pb2
 from cervixai.errors import FieldViolation, InvalidInput
 from cervixai.features.radiomics import FEATURE_NAMES, radiomics
 from cervixai.features.shape import Measurements, largest_slice_index, measure
+from cervixai.grid import SLICE_SHAPE
 from cervixai.wire import tensor_from_proto, tensor_problems, tensor_to_proto
 
 FEATURE_SETS = ("paper", "radiomics", "clinical")
-SLICE_SHAPE = (256, 256)
 F32 = npt.NDArray[np.float32]
 
 __all__ = ["FEATURE_NAMES", "FEATURE_SETS", "ImageFeatureValues", "Measurements",

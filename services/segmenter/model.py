@@ -19,6 +19,7 @@ import onnxruntime as ort
 from cervixai.bundle import Bundle, BundleError, ModelEntry
 from cervixai.errors import FieldViolation, InvalidInput, NotReady
 from cervixai.features import measure
+from cervixai.grid import SLICE_SHAPE as IN_PLANE
 from cervixai.segmentation import inference
 from cervixai.service import BundleModel, ServedEntry
 from services.segmenter.codec import Segmentation
@@ -27,7 +28,6 @@ from services.segmenter.config import InferenceSettings
 log = logging.getLogger(__name__)
 
 ENTRY = inference.ENTRY
-IN_PLANE = (256, 256)
 F32 = npt.NDArray[np.float32]
 
 

@@ -18,7 +18,8 @@ import numpy.typing as npt
 import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
 
 from cervixai.bundle import Bundle, BundleError, ModelEntry
-from cervixai.features import FEATURE_NAMES, ImageFeatureValues
+from cervixai.classification.inputs import IMAGE_WIDTH
+from cervixai.features import ImageFeatureValues
 from cervixai.features.provenance import segmenter_sha256, serving_problem
 from cervixai.service import BundleModel, OnnxSettings, ServedEntry
 from cervixai.service.model import cpu_session
@@ -36,7 +37,6 @@ from cervixai.survival.inputs import (
 
 log = logging.getLogger(__name__)
 F32 = npt.NDArray[np.float32]
-IMAGE_WIDTH = {"clinical": 0, "radiomics": len(FEATURE_NAMES), "paper": 256 * 256}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from cervixai.grid import SLICE_SHAPE
 from cervixai.segmentation.training.network import SEUNet3d, SigmoidOutput
 from cervixai.segmentation.training.slicewise import SliceMajorUNet
 
@@ -64,7 +65,7 @@ def export_onnx(network: SEUNet3d, *, depth: int | None = None,
     wrapped: torch.nn.Module = (SliceMajorUNet(network) if layout == "slice_major"
                                 else SigmoidOutput(network)).eval()
     depth = depth or 2 * network.depth_multiple
-    example = torch.zeros(1, 1, depth, 256, 256)
+    example = torch.zeros(1, 1, depth, *SLICE_SHAPE)
     batch = torch.export.Dim("batch", min=1, max=64)
     slices = torch.export.Dim("slices_over_multiple", min=1, max=64)
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), _quiet(*EXPORT_LOGGERS):

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from cervixai.bundle import ModelEntry, add_file, cohort_fingerprint, library_versions, write_entry
+from cervixai.grid import SLICE_SHAPE
 from cervixai.segmentation.inference import OnnxSegmenter, keep_largest_component
 from cervixai.segmentation.training.data import Case, load_cohort
 from cervixai.segmentation.training.export import (
@@ -135,10 +136,10 @@ def train(options: TrainOptions) -> TrainingResult:
         feature_set="image",
         files={"model": ref},
         inputs=[{"name": INPUT_NAME, "dtype": "float32",
-                 "shape": ["batch", 1, f"slices (multiple of {network.depth_multiple})", 256,
-                           256]}],
-        outputs=[{"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", 1, "slices", 256,
-                                                                     256]}],
+                 "shape": ["batch", 1, f"slices (multiple of {network.depth_multiple})",
+                           *SLICE_SHAPE]}],
+        outputs=[{"name": OUTPUT_NAME, "dtype": "float32",
+                  "shape": ["batch", 1, "slices", *SLICE_SHAPE]}],
         threshold=threshold,
         metrics={
             "test": {"patients": len(test), **test_scores},
