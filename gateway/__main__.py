@@ -11,6 +11,7 @@ import uvicorn
 from cervix.v1 import gateway_pb2_grpc
 from cervixai.service import configure_logging, create_server
 from cervixai.service.components import GATEWAY
+from cervixai.service.model import set_build_info
 from gateway.config import GatewayConfig
 from gateway.grpc_api import GatewayServicer
 from gateway.http_api import create_app
@@ -26,6 +27,7 @@ def main() -> int:
         print(f"gateway: bad configuration: {e}", file=sys.stderr)
         return 2
     configure_logging("gateway", config.grpc.log_level)
+    set_build_info(GATEWAY)
     gateway = Gateway(config)
     grpc_app = create_server(config.grpc, "gateway",
                              [(gateway_pb2_grpc.add_GatewayServicer_to_server,

@@ -21,11 +21,8 @@ from cervixai import shipped
 from cervixai.cohort import format as cf
 from cervixai.cohort.synth import synthesize
 from cervixai.processes import ServiceProcess, free_port
+from cervixai.service.components import BY_NAME, COMPONENTS, Component
 
-COMPONENTS = (("services.segmenter", "CERVIXAI_SEGMENTER", "cervix.v1.Segmenter"),
-              ("services.classifier", "CERVIXAI_CLASSIFIER", "cervix.v1.Classifier"),
-              ("services.survival", "CERVIXAI_SURVIVAL", "cervix.v1.Survival"),
-              ("gateway", "CERVIXAI_GATEWAY", "cervix.v1.Gateway"))
 TRAINING = (
     ["classifier", "--quick", "--workers", "2", "--feature-cache"],
     ["survival", "--quick", "--workers", "2", "--feature-cache"],
@@ -70,17 +67,16 @@ class System:
 
     def restart(self, name: str) -> ServiceProcess:
         """Start ``name`` again on its old port (after a test stopped it)."""
-        module = next(m for m, _, _ in COMPONENTS if m.endswith(name))
         old = self.processes[name]
         assert old.log is not None
-        self.processes[name] = ServiceProcess(module, old.port, self.env,
+        self.processes[name] = ServiceProcess(BY_NAME[name].module, old.port, self.env,
                                               old.log.with_name(f"{name}-restarted.log"))
         return self.processes[name]
 
 
-def _start(module: str, env: dict[str, str], logs: Path) -> ServiceProcess:
-    prefix = next(p for m, p, _ in COMPONENTS if m == module)
-    return ServiceProcess(module, int(env[f"{prefix}_PORT"]), env, logs / f"{module}.log")
+def _start(component: Component, env: dict[str, str], logs: Path) -> ServiceProcess:
+    return ServiceProcess(component.module, int(env[f"{component.prefix}_PORT"]), env,
+                          logs / f"{component.module}.log")
 
 
 @pytest.fixture(scope="session")
@@ -90,15 +86,14 @@ def system(system_bundle: Path, e2e_cohort: Path,
     env = {**os.environ, "CERVIXAI_BUNDLE": str(system_bundle),
            "CERVIXAI_GATEWAY_HTTP_PORT": str(free_port()),
            "CERVIXAI_GATEWAY_AUDIT_LOG": str(logs / "audit.jsonl")}
-    for _, prefix, _ in COMPONENTS:
-        env[f"{prefix}_HOST"] = "127.0.0.1"
-        env[f"{prefix}_PORT"] = str(free_port())
-        env[f"{prefix}_ADDRESS"] = f"127.0.0.1:{env[f'{prefix}_PORT']}"
-    processes = {module.rsplit(".", 1)[-1]: _start(module, env, logs)
-                 for module, _, _ in COMPONENTS}
+    for c in COMPONENTS:
+        env[f"{c.prefix}_HOST"] = "127.0.0.1"
+        env[f"{c.prefix}_PORT"] = str(free_port())
+        env[c.address_variable] = f"127.0.0.1:{env[f'{c.prefix}_PORT']}"
+    processes = {c.name: _start(c, env, logs) for c in COMPONENTS}
     try:
-        for (module, _, service) in COMPONENTS:
-            processes[module.rsplit(".", 1)[-1]].wait_serving(service, timeout=180)
+        for c in COMPONENTS:
+            processes[c.name].wait_serving(c.service, timeout=180)
         http_url = f"http://127.0.0.1:{env['CERVIXAI_GATEWAY_HTTP_PORT']}/"
         for _ in range(100):
             try:

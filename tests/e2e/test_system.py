@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -190,7 +191,7 @@ def test_up_runs_the_system_from_a_bundle(system_bundle, e2e_cohort, tmp_path: P
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "bundle" in out and "complete" in out
-    for name in ("segmenter", "classifier", "survival", "gateway"):
-        assert f"{name}" in out and "SERVING" in out
+    for name in ("segmenter", "classifier", "survival", "gateway"):   # each one, on its port
+        assert re.search(rf"^  {name} +SERVING on 127\.0\.0\.1:\d+$", out, re.MULTILINE), name
     assert "example: postoperative assessment" in out and "%" in out
     assert "stopped (exit code 0)" in out
