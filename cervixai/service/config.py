@@ -13,6 +13,17 @@ MIB = 1024 * 1024
 DEFAULT_MAX_MESSAGE_BYTES = 64 * MIB
 
 
+def integer_variable(env: Mapping[str, str], name: str, default: int) -> int:
+    """An integer environment variable; an empty or absent one is ``default``."""
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """How one gRPC server listens.
@@ -65,13 +76,7 @@ class ServerConfig:
             return value if value not in (None, "") else None
 
         def integer(name: str, default: int) -> int:
-            raw = get(name)
-            if raw is None:
-                return default
-            try:
-                return int(raw)
-            except ValueError:
-                raise ValueError(f"{prefix}_{name} must be an integer, got {raw!r}") from None
+            return integer_variable(env, f"{prefix}_{name}", default)
 
         grace = get("GRACE_SECONDS")
         age = get("MAX_CONNECTION_AGE_SECONDS")

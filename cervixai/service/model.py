@@ -36,7 +36,7 @@ from cervixai.bundle import Bundle, BundleError, ModelEntry, load_bundle
 from cervixai.errors import NotReady
 from cervixai.service import metrics
 from cervixai.service.components import Component
-from cervixai.service.config import ServerConfig
+from cervixai.service.config import ServerConfig, integer_variable
 from cervixai.service.logs import configure_logging
 from cervixai.service.server import EXIT_BAD_BUNDLE, GrpcApp, create_server, serve
 
@@ -152,17 +152,6 @@ def cpu_session(content: bytes, threads: int, name: str) -> Any:
         return ort.InferenceSession(content, options, providers=[CPU])
     except Exception as e:  # onnxruntime raises its own types for a corrupt graph
         raise BundleError(f"model {name!r} cannot be loaded: {e}") from e
-
-
-def integer_variable(env: Mapping[str, str], name: str, default: int) -> int:
-    """An integer environment variable; an empty or absent one is ``default``."""
-    raw = env.get(name, "")
-    if raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
 
 
 S = TypeVar("S")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cervixai.service.model import integer_variable
+from cervixai.service.config import integer_variable
 
 # A 64-slice 256×256 float32 volume is 16 MiB; the 64 MiB message limit leaves room for its
 # probabilities in the reply. Series in the study have 18–30 slices.
