@@ -10,6 +10,7 @@ slice normal and check they form a regular volume; decode, rescale and fit each 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from cervixai.dicom.pixels import (
     rescaled,
 )
 from cervixai.dicom.selection import choose_series, group_series
+from cervixai.dicom.source import SourceSlices
 from cervixai.dicom.sources import DicomSource, IngestLimits, check_upload_size, scan_path
 from cervixai.dicom.stack import Stack, build_stack
 from cervixai.errors import FieldViolation
@@ -99,6 +101,9 @@ class IngestedSeries:
     geometry: Geometry
     info: SeriesInfo
     warnings: tuple[str, ...]
+    # the source instances per slice, for result objects filed next to them: identifying, so
+    # request memory only (never repr'd, logged or cached); None where no source is kept
+    source: SourceSlices | None = None
 
     def __repr__(self) -> str:
         shape = "×".join(str(n) for n in self.volume.shape)
@@ -118,7 +123,7 @@ def load_series_from_path(path: str | Path, *,
         return series
     note = (f"skipped {len(skipped)} file(s) that are not DICOM images: "
             f"{_quote(skipped)}")
-    return IngestedSeries(series.volume, series.geometry, series.info, (*series.warnings, note))
+    return dataclasses.replace(series, warnings=(*series.warnings, note))
 
 
 def load_series(sources: Sequence[DicomSource], *,
@@ -165,7 +170,9 @@ def load_series(sources: Sequence[DicomSource], *,
     # DEBUG: training ingests thousands of series, and the gateway's audit line covers a request.
     logger.debug("ingested an MR series: %d slices, %s, %s in-plane, %d warning(s)",
                 volume.shape[0], orientation, fit.handling, len(warnings))
-    return IngestedSeries(volume, geometry, info, tuple(warnings))
+    source = SourceSlices(tuple(f.source.dataset for f in stack.frames),
+                          tuple(f.frame for f in stack.frames), fit)
+    return IngestedSeries(volume, geometry, info, tuple(warnings), source)
 
 
 def _parse_all(sources: Sequence[DicomSource]) -> tuple[list[ImageObject], list[SkippedObject]]:
