@@ -34,7 +34,8 @@ from cervixai.processes import ServiceProcess, free_port
 from cervixai.service import DEFAULT_MAX_MESSAGE_BYTES, channel_options
 from gateway.backends import Backends
 from gateway.config import GatewayConfig
-from gateway.pipeline import AssessmentInput, Pipeline
+from gateway.pipeline import Pipeline
+from gateway.request import GRPC_FIELDS, AssessmentRequest, parse_assessment
 
 SERVICES = (("services.segmenter", "CERVIXAI_SEGMENTER", "cervix.v1.Segmenter"),
             ("services.classifier", "CERVIXAI_CLASSIFIER", "cervix.v1.Classifier"),
@@ -91,7 +92,8 @@ def main() -> None:
         config = GatewayConfig.from_env(env)
         pipeline = Pipeline(Backends(config), config.max_upload_bytes)
         proto_record = record_to_proto(validate_record(record, Stage.POSTOPERATIVE))
-        job = AssessmentInput(common_pb2.STAGE_POSTOPERATIVE, proto_record, files)
+        job = parse_assessment(Stage.POSTOPERATIVE, proto_record, files, [], GRPC_FIELDS)
+        assert isinstance(job, AssessmentRequest), job
         http = httpx.Client(base_url=f"http://127.0.0.1:{env['CERVIXAI_GATEWAY_HTTP_PORT']}",
                             timeout=300, limits=httpx.Limits(max_connections=32))
         multipart = [("files", (f.name, f.data, "application/dicom")) for f in files]

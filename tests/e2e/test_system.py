@@ -114,7 +114,8 @@ def test_bad_input_gets_field_details_on_both_apis(system) -> None:
                        timeout=30)
     assert reply.status_code == 400
     fields = {v["field"] for v in reply.json()["error"]["field_violations"]}
-    assert "clinical.scca_ng_ml" in fields and any(f.startswith("dicom_files") for f in fields)
+    # HTTP names the upload by its form field, gRPC by the proto's (below)
+    assert "clinical.scca_ng_ml" in fields and any(f.startswith("files") for f in fields)
     channel, stub = _stub(system)
     with channel:
         request = _grpc_request(system, Stage.PREOPERATIVE, system.preoperative)
