@@ -9,7 +9,10 @@ SharedFunctionalGroupsSequence and then to top-level attributes. Both become the
 from __future__ import annotations
 
 import logging
+import re
+import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydicom.dataset import Dataset
 
@@ -32,6 +35,9 @@ class FrameHeader:
     rescale: tuple[float, float]  # (RescaleSlope, RescaleIntercept)
     echo: tuple[str, str] | None  # (attribute, value) telling echoes apart
     temporal: tuple[str, str] | None  # (attribute, value) telling time points apart
+    acquisition: tuple[str, str] | None = None  # AcquisitionNumber / FrameAcquisitionNumber
+    b_value: float | None = None  # diffusion weighting, s/mm² (public or well-known private)
+    diffusion: bool = False  # any sign of a diffusion-weighted image (see _diffusion)
 
     @property
     def field_name(self) -> str:
@@ -62,8 +68,11 @@ def frame_headers(source: ImageObject) -> list[FrameHeader]:
 
 
 def _classic_frame(source: ImageObject, reader: ValueReader) -> FrameHeader:
-    echo = reader.optional_text("EchoNumbers")
+    echo_number = reader.optional_text("EchoNumbers")
+    echo = (("EchoNumbers", echo_number) if echo_number else
+            _pair("EchoTime", reader.optional_text("EchoTime")))
     temporal = reader.optional_text("TemporalPositionIdentifier")
+    b_value = _b_value(source.dataset, reader, None)
     return FrameHeader(
         source=source, frame=0,
         position=reader.vector("ImagePositionPatient", 3),
@@ -71,8 +80,11 @@ def _classic_frame(source: ImageObject, reader: ValueReader) -> FrameHeader:
         pixel_spacing=_spacing(reader, None),
         slice_thickness=reader.optional_number("SliceThickness"),
         rescale=_rescale(reader, None),
-        echo=("EchoNumbers", echo) if echo else None,
+        echo=echo,
         temporal=("TemporalPositionIdentifier", temporal) if temporal else None,
+        acquisition=_pair("AcquisitionNumber", reader.optional_text("AcquisitionNumber")),
+        b_value=b_value,
+        diffusion=_diffusion(source, reader, None, b_value),
     )
 
 
@@ -93,8 +105,10 @@ def _enhanced_frames(source: ImageObject, reader: ValueReader) -> list[FrameHead
         measures = group_item(items, "PixelMeasuresSequence")
         transform = group_item(items, "PixelValueTransformationSequence")
         echo = reader.optional_text("EffectiveEchoTime", group_item(items, "MREchoSequence"))
-        temporal = reader.optional_text("TemporalPositionIndex",
-                                        group_item(items, "FrameContentSequence"))
+        content = group_item(items, "FrameContentSequence")
+        temporal = reader.optional_text("TemporalPositionIndex", content)
+        diffusion = group_item(items, "MRDiffusionSequence")
+        b_value = _b_value(ds, reader, diffusion)
         headers.append(FrameHeader(
             source=source, frame=frame,
             position=reader.vector("ImagePositionPatient", 3, position)
@@ -109,6 +123,10 @@ def _enhanced_frames(source: ImageObject, reader: ValueReader) -> list[FrameHead
             rescale=_rescale(reader, transform),
             echo=("EffectiveEchoTime", echo) if echo else None,
             temporal=("TemporalPositionIndex", temporal) if temporal else None,
+            acquisition=_pair("FrameAcquisitionNumber",
+                              reader.optional_text("FrameAcquisitionNumber", content)),
+            b_value=b_value,
+            diffusion=_diffusion(source, reader, diffusion, b_value),
         ))
     return headers
 
@@ -134,3 +152,72 @@ def _rescale(reader: ValueReader, transform: Dataset | None) -> tuple[float, flo
     intercept = _first_of(reader.number("RescaleIntercept", transform) if own else None,
                           reader.number("RescaleIntercept"))
     return (1.0 if slope is None else slope, 0.0 if intercept is None else intercept)
+
+
+def _pair(keyword: str, value: str | None) -> tuple[str, str] | None:
+    return (keyword, value) if value else None
+
+
+# Well-known private b-value elements: (group, private creator, element offset). Siemens'
+# CSA header is not parsed; its classic DWI files name the b-value in SequenceName (*ep_b1000).
+_PRIVATE_B_VALUES = ((0x0019, "SIEMENS MR HEADER", 0x0C), (0x0043, "GEMS_PARM_01", 0x39),
+                     (0x2001, "Philips Imaging DD 001", 0x03))
+_SEQUENCE_B_VALUE = re.compile(r"_b(\d+)")
+_GE_B_OFFSET = 1_000_000_000  # some GE versions add 10⁹ to the b-value in (0043,xx39)
+
+
+def _b_value(ds: Dataset, reader: ValueReader, diffusion: Dataset | None) -> float | None:
+    """The frame's b-value: DiffusionBValue (top level or MRDiffusionSequence), then the
+    well-known private elements, then Siemens' SequenceName; None when nothing says."""
+    public = reader.optional_number("DiffusionBValue", diffusion) if diffusion is not None \
+        else None
+    if public is None:
+        public = reader.optional_number("DiffusionBValue")
+    if public is not None:
+        return public
+    for group, creator, offset in _PRIVATE_B_VALUES:
+        try:
+            value = _number(ds.private_block(group, creator)[offset].value)
+        except Exception:  # absent, or a private value of an unexpected form: not a b-value
+            continue
+        if value is not None:
+            return value % _GE_B_OFFSET if group == 0x0043 else value
+    match = _SEQUENCE_B_VALUE.search(reader.optional_text("SequenceName") or "")
+    return float(match.group(1)) if match else None
+
+
+def _number(value: Any) -> float | None:
+    """The first number of a private value: text (IS/DS), a number, or a 4-byte float (FL read
+    as UN)."""
+    if isinstance(value, bytes):
+        text = value.decode("ascii", errors="replace").strip("\x00 ")
+        if text and all(c in "0123456789.+-eE\\ " for c in text):
+            value = text.split("\\")[0]
+        elif len(value) == 4:
+            value = struct.unpack("<f", value)[0]
+        else:
+            return None
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) < 1e12 else None
+
+
+def _diffusion(source: ImageObject, reader: ValueReader, diffusion: Dataset | None,
+               b_value: float | None) -> bool:
+    """Diffusion weighting: a b-value above 0, a DiffusionDirectionality other than NONE, a
+    gradient direction, or an ImageType naming diffusion."""
+    if b_value is not None and b_value > 0:
+        return True
+    directionality = (reader.optional_text("DiffusionDirectionality", diffusion)
+                      if diffusion is not None else None) \
+        or reader.optional_text("DiffusionDirectionality")
+    if directionality and directionality.upper() not in ("NONE", ""):
+        return True
+    if "DiffusionGradientOrientation" in source.dataset:
+        return True
+    image_type = (source.facts.image_type or "").upper().split("\\")
+    return any(v in ("DIFFUSION", "TRACEW", "ADC", "EADC") for v in image_type)

@@ -27,9 +27,11 @@ from pydicom.uid import (
 )
 
 from cervixai.dicom.errors import NotDicomError, file_field
+from cervixai.dicom.quiet import quiet_pydicom
 from cervixai.dicom.sources import DicomSource
 
 logger = logging.getLogger(__name__)
+quiet_pydicom()  # before any file is parsed: pydicom's messages quote element values
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 _UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -47,8 +49,17 @@ class SeriesFacts:
     scan_options: str | None = None
     fat_suppression: str | None = None
     image_type: str | None = None
+    complex_component: str | None = None  # ComplexImageComponent: MAGNITUDE, PHASE, ...
+    scanning_sequence: str | None = None  # SE, IR, GR, EP, RM (multi-valued, ``\\``-joined)
+    sequence_variant: str | None = None
+    echo_pulse_sequence: str | None = None  # Enhanced MR: SPIN, GRADIENT, BOTH
+    acquisition_type: str | None = None  # MRAcquisitionType: 2D or 3D
     echo_time_ms: float | None = None
     repetition_time_ms: float | None = None
+    inversion_time_ms: float | None = None
+    lossy_compression: str | None = None  # LossyImageCompression: 00 or 01
+    lossy_ratio: str | None = None
+    lossy_method: str | None = None
     manufacturer: str | None = None
     model_name: str | None = None
     field_strength_t: float | None = None
@@ -199,7 +210,9 @@ def _classify(ds: Dataset, reader: ValueReader, index: int,
     modality = reader.text("Modality")
     pixel_keyword = next((k for k in _PIXEL_KEYWORDS if k in ds), None)
     if pixel_keyword is None:
-        broken = "Rows" in ds or "NumberOfFrames" in ds or "Image Storage" in sop_class_name
+        # only an image SOP class promises pixel data; Raw Data, CSA non-image, presentation
+        # states, SR and private objects may carry Rows or NumberOfFrames without any
+        broken = is_image_sop_class(sop_class_name) or (not sop_class and "Rows" in ds)
         kind = f"{sop_class_name} without pixel data" if broken else modality or sop_class_name
         return SkippedObject(index, name, kind, reader.text("SeriesInstanceUID"), broken)
     return ImageObject(
@@ -220,6 +233,11 @@ def _classify(ds: Dataset, reader: ValueReader, index: int,
         first_orientation=_first_orientation(ds, reader),
         facts=_series_facts(ds, reader),
     )
+
+
+def is_image_sop_class(name: str) -> bool:
+    """Whether a SOP class name (pydicom's, from the UID) is an image storage class."""
+    return name.endswith("Image Storage") or "Image Storage - For " in name
 
 
 def _number_of_frames(reader: ValueReader) -> int:
@@ -260,13 +278,31 @@ def _series_facts(ds: Dataset, reader: ValueReader) -> SeriesFacts:
         fat_suppression=reader.optional_text("SpectrallySelectedSuppression")
         or reader.optional_text("SpectrallySelectedSuppression", modifier),
         image_type=reader.optional_text("ImageType"),
+        complex_component=reader.optional_text("ComplexImageComponent"),
+        scanning_sequence=reader.optional_text("ScanningSequence"),
+        sequence_variant=reader.optional_text("SequenceVariant"),
+        echo_pulse_sequence=reader.optional_text("EchoPulseSequence"),
+        acquisition_type=reader.optional_text("MRAcquisitionType"),
         echo_time_ms=optional("EchoTime") or optional("EffectiveEchoTime", echo),
         repetition_time_ms=optional("RepetitionTime") or optional("RepetitionTime", timing),
+        inversion_time_ms=optional("InversionTime") or _first_number(
+            reader, "InversionTimes", modifier),
+        lossy_compression=reader.optional_text("LossyImageCompression"),
+        lossy_ratio=reader.optional_text("LossyImageCompressionRatio"),
+        lossy_method=reader.optional_text("LossyImageCompressionMethod"),
         manufacturer=reader.optional_text("Manufacturer"),
         model_name=reader.optional_text("ManufacturerModelName"),
         field_strength_t=optional("MagneticFieldStrength"),
         slice_thickness_mm=optional("SliceThickness") or optional("SliceThickness", measures),
     )
+
+
+def _first_number(reader: ValueReader, keyword: str, item: Dataset | None) -> float | None:
+    try:
+        numbers = reader.numbers(keyword, item) if item is not None else None
+    except NotDicomError:
+        return None
+    return numbers[0] if numbers else None
 
 
 def functional_items(ds: Dataset, frame: int) -> tuple[Dataset | None, Dataset | None]:

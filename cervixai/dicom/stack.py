@@ -18,10 +18,10 @@ import numpy.typing as npt
 from cervixai.dicom.errors import InconsistentSeriesError, NotDicomError
 from cervixai.dicom.frames import FrameHeader
 from cervixai.dicom.geometry import Vector, as_vector, unit
+from cervixai.dicom.repeats import check_one_image_per_position
 
 SPACING_TOLERANCE = 1e-3  # relative, between slices' PixelSpacing
 ORIENTATION_TOLERANCE = 1e-4  # absolute, per direction cosine
-SAME_POSITION_MM = 0.01  # slices closer than this along the normal are at the same position
 GAP_WARNING = 0.10  # gaps deviating from the median by more than this fraction warn
 GAP_ERROR = 0.50  # ... and by more than this fraction are refused
 DEFAULT_SPACING_MM = 1.0  # for a single slice without SliceThickness or PixelSpacing
@@ -61,7 +61,7 @@ def build_stack(frames: Sequence[FrameHeader]) -> Stack:
     order = np.argsort(along, kind="stable")
     ordered = [frames[i] for i in order]
     distances = along[order]
-    _check_no_duplicates(ordered, distances)
+    check_one_image_per_position(ordered, distances)
     gaps = np.diff(distances)
     spacing = float(np.median(gaps))
     warnings = _check_gaps(ordered, gaps, spacing)
@@ -170,30 +170,6 @@ def _check_same(frames: Sequence[FrameHeader], keyword: str,
                 f"— is this file from another series or a localizer?")
 
 
-def _check_no_duplicates(ordered: Sequence[FrameHeader],
-                         distances: npt.NDArray[np.float64]) -> None:
-    for k in range(1, len(ordered)):
-        if distances[k] - distances[k - 1] >= SAME_POSITION_MM:
-            continue
-        a, b = ordered[k - 1], ordered[k]
-        where = (f"{b.label} lies at the same position as {a.label} "
-                 f"({distances[k]:.2f} mm along the slice normal)")
-        if (a.source.sop_instance_uid and a.source.sop_instance_uid == b.source.sop_instance_uid
-                and a.frame == b.frame):
-            why = "; both are the same image (same SOPInstanceUID): remove the duplicate file"
-        elif a.echo != b.echo and (a.echo or b.echo):
-            why = (f"; their {_attr(a.echo, b.echo)} differ ({_val(a.echo)} vs {_val(b.echo)}): "
-                   f"this is a multi-echo series — export a single echo")
-        elif a.temporal != b.temporal and (a.temporal or b.temporal):
-            why = (f"; their {_attr(a.temporal, b.temporal)} differ ({_val(a.temporal)} vs "
-                   f"{_val(b.temporal)}): this is a dynamic (time-resolved) series — export a "
-                   f"single time point")
-        else:
-            why = ("; the series holds two images at one position (duplicate files, or several "
-                   "acquisitions under one series): send one image per position")
-        raise InconsistentSeriesError.at(b.field_name, where + why)
-
-
 def _check_gaps(ordered: Sequence[FrameHeader], gaps: npt.NDArray[np.float64],
                 spacing: float) -> list[str]:
     deviation = np.abs(gaps - spacing) / spacing
@@ -225,11 +201,3 @@ def _check_in_plane_drift(ordered: Sequence[FrameHeader], positions: npt.NDArray
 
 def _fmt(value: tuple[float, ...] | None) -> str:
     return "missing" if value is None else ", ".join(f"{v:g}" for v in value)
-
-
-def _attr(a: tuple[str, str] | None, b: tuple[str, str] | None) -> str:
-    return (a or b or ("", ""))[0]
-
-
-def _val(pair: tuple[str, str] | None) -> str:
-    return "none" if pair is None else pair[1]
