@@ -28,7 +28,7 @@ from cervix.v1 import common_pb2 as cervix_dot_v1_dot_common__pb2
 from cervix.v1 import survival_pb2 as cervix_dot_v1_dot_survival__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x65rvix/v1/gateway.proto\x12\tcervix.v1\x1a\x1a\x63\x65rvix/v1/classifier.proto\x1a\x18\x63\x65rvix/v1/clinical.proto\x1a\x16\x63\x65rvix/v1/common.proto\x1a\x18\x63\x65rvix/v1/survival.proto\"\'\n\tDicomFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\x9b\x01\n\rAssessRequest\x12\x1f\n\x05stage\x18\x01 \x01(\x0e\x32\x10.cervix.v1.Stage\x12+\n\x08\x63linical\x18\x02 \x01(\x0b\x32\x19.cervix.v1.ClinicalRecord\x12)\n\x0b\x64icom_files\x18\x03 \x03(\x0b\x32\x14.cervix.v1.DicomFile\x12\x11\n\tdicom_zip\x18\x04 \x01(\x0c\"\\\n\x0c\x41ssessHeader\x12\x1f\n\x05stage\x18\x01 \x01(\x0e\x32\x10.cervix.v1.Stage\x12+\n\x08\x63linical\x18\x02 \x01(\x0b\x32\x19.cervix.v1.ClinicalRecord\",\n\x0e\x44icomFileChunk\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"q\n\x0b\x41ssessChunk\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x17.cervix.v1.AssessHeaderH\x00\x12/\n\nfile_chunk\x18\x02 \x01(\x0b\x32\x19.cervix.v1.DicomFileChunkH\x00\x42\x06\n\x04part\"\xf0\x01\n\rSeriesSummary\x12\x10\n\x08modality\x18\x01 \x01(\t\x12\x13\n\x0borientation\x18\x02 \x01(\t\x12\x0e\n\x06slices\x18\x03 \x01(\x03\x12\x15\n\roriginal_rows\x18\x04 \x01(\x03\x12\x18\n\x10original_columns\x18\x05 \x01(\x03\x12\x19\n\x11in_plane_handling\x18\x06 \x01(\t\x12\x14\n\x0cmanufacturer\x18\x07 \x01(\t\x12\x19\n\x11transfer_syntaxes\x18\x08 \x03(\t\x12+\n\x08geometry\x18\t \x01(\x0b\x32\x19.cervix.v1.VolumeGeometry\"\x9d\x01\n\x0cSegmentation\x12\x1d\n\x04mask\x18\x01 \x01(\x0b\x32\x0f.cervix.v1.Mask\x12\x33\n\x0cmeasurements\x18\x02 \x01(\x0b\x32\x1d.cervix.v1.LesionMeasurements\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\'\n\x05model\x18\x04 \x01(\x0b\x32\x18.cervix.v1.ModelIdentity\"\xe2\x02\n\x0e\x41ssessResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1f\n\x05stage\x18\x02 \x01(\x0e\x32\x10.cervix.v1.Stage\x12(\n\x06series\x18\x03 \x01(\x0b\x32\x18.cervix.v1.SeriesSummary\x12-\n\x0csegmentation\x18\x04 \x01(\x0b\x32\x17.cervix.v1.Segmentation\x12.\n\x0bpredictions\x18\x05 \x03(\x0b\x32\x19.cervix.v1.TaskPrediction\x12-\n\x08survival\x18\x06 \x03(\x0b\x32\x1b.cervix.v1.SurvivalEstimate\x12\x10\n\x08warnings\x18\x07 \x03(\t\x12\'\n\x07timings\x18\x08 \x03(\x0b\x32\x16.cervix.v1.StageTiming\x12(\n\x06models\x18\t \x03(\x0b\x32\x18.cervix.v1.ModelIdentity2\x8d\x01\n\x07Gateway\x12=\n\x06\x41ssess\x12\x18.cervix.v1.AssessRequest\x1a\x19.cervix.v1.AssessResponse\x12\x43\n\x0c\x41ssessStream\x12\x16.cervix.v1.AssessChunk\x1a\x19.cervix.v1.AssessResponse(\x01\x42\x13\n\x0forg.cervixai.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x65rvix/v1/gateway.proto\x12\tcervix.v1\x1a\x1a\x63\x65rvix/v1/classifier.proto\x1a\x18\x63\x65rvix/v1/clinical.proto\x1a\x16\x63\x65rvix/v1/common.proto\x1a\x18\x63\x65rvix/v1/survival.proto\"\'\n\tDicomFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xde\x01\n\rAssessRequest\x12\x1f\n\x05stage\x18\x01 \x01(\x0e\x32\x10.cervix.v1.Stage\x12+\n\x08\x63linical\x18\x02 \x01(\x0b\x32\x19.cervix.v1.ClinicalRecord\x12)\n\x0b\x64icom_files\x18\x03 \x03(\x0b\x32\x14.cervix.v1.DicomFile\x12\x11\n\tdicom_zip\x18\x04 \x01(\x0c\x12&\n\x07results\x18\x05 \x03(\x0e\x32\x15.cervix.v1.ResultKind\x12\x19\n\x11subject_reference\x18\x06 \x01(\t\"\x9f\x01\n\x0c\x41ssessHeader\x12\x1f\n\x05stage\x18\x01 \x01(\x0e\x32\x10.cervix.v1.Stage\x12+\n\x08\x63linical\x18\x02 \x01(\x0b\x32\x19.cervix.v1.ClinicalRecord\x12&\n\x07results\x18\x03 \x03(\x0e\x32\x15.cervix.v1.ResultKind\x12\x19\n\x11subject_reference\x18\x04 \x01(\t\"j\n\x0cResultObject\x12#\n\x04kind\x18\x01 \x01(\x0e\x32\x15.cervix.v1.ResultKind\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\x0c\",\n\x0e\x44icomFileChunk\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"q\n\x0b\x41ssessChunk\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x17.cervix.v1.AssessHeaderH\x00\x12/\n\nfile_chunk\x18\x02 \x01(\x0b\x32\x19.cervix.v1.DicomFileChunkH\x00\x42\x06\n\x04part\"\xf0\x01\n\rSeriesSummary\x12\x10\n\x08modality\x18\x01 \x01(\t\x12\x13\n\x0borientation\x18\x02 \x01(\t\x12\x0e\n\x06slices\x18\x03 \x01(\x03\x12\x15\n\roriginal_rows\x18\x04 \x01(\x03\x12\x18\n\x10original_columns\x18\x05 \x01(\x03\x12\x19\n\x11in_plane_handling\x18\x06 \x01(\t\x12\x14\n\x0cmanufacturer\x18\x07 \x01(\t\x12\x19\n\x11transfer_syntaxes\x18\x08 \x03(\t\x12+\n\x08geometry\x18\t \x01(\x0b\x32\x19.cervix.v1.VolumeGeometry\"\x9d\x01\n\x0cSegmentation\x12\x1d\n\x04mask\x18\x01 \x01(\x0b\x32\x0f.cervix.v1.Mask\x12\x33\n\x0cmeasurements\x18\x02 \x01(\x0b\x32\x1d.cervix.v1.LesionMeasurements\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\'\n\x05model\x18\x04 \x01(\x0b\x32\x18.cervix.v1.ModelIdentity\"\x93\x03\n\x0e\x41ssessResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1f\n\x05stage\x18\x02 \x01(\x0e\x32\x10.cervix.v1.Stage\x12(\n\x06series\x18\x03 \x01(\x0b\x32\x18.cervix.v1.SeriesSummary\x12-\n\x0csegmentation\x18\x04 \x01(\x0b\x32\x17.cervix.v1.Segmentation\x12.\n\x0bpredictions\x18\x05 \x03(\x0b\x32\x19.cervix.v1.TaskPrediction\x12-\n\x08survival\x18\x06 \x03(\x0b\x32\x1b.cervix.v1.SurvivalEstimate\x12\x10\n\x08warnings\x18\x07 \x03(\t\x12\'\n\x07timings\x18\x08 \x03(\x0b\x32\x16.cervix.v1.StageTiming\x12(\n\x06models\x18\t \x03(\x0b\x32\x18.cervix.v1.ModelIdentity\x12/\n\x0eresult_objects\x18\n \x03(\x0b\x32\x17.cervix.v1.ResultObject*t\n\nResultKind\x12\x1b\n\x17RESULT_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15RESULT_KIND_DICOM_SEG\x10\x01\x12\x18\n\x14RESULT_KIND_DICOM_SR\x10\x02\x12\x14\n\x10RESULT_KIND_FHIR\x10\x03\x32\x8d\x01\n\x07Gateway\x12=\n\x06\x41ssess\x12\x18.cervix.v1.AssessRequest\x1a\x19.cervix.v1.AssessResponse\x12\x43\n\x0c\x41ssessStream\x12\x16.cervix.v1.AssessChunk\x1a\x19.cervix.v1.AssessResponse(\x01\x42\x13\n\x0forg.cervixai.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,22 +36,26 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cervix.v1.gateway_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017org.cervixai.v1P\001'
+  _globals['_RESULTKIND']._serialized_start=1648
+  _globals['_RESULTKIND']._serialized_end=1764
   _globals['_DICOMFILE']._serialized_start=142
   _globals['_DICOMFILE']._serialized_end=181
   _globals['_ASSESSREQUEST']._serialized_start=184
-  _globals['_ASSESSREQUEST']._serialized_end=339
-  _globals['_ASSESSHEADER']._serialized_start=341
-  _globals['_ASSESSHEADER']._serialized_end=433
-  _globals['_DICOMFILECHUNK']._serialized_start=435
-  _globals['_DICOMFILECHUNK']._serialized_end=479
-  _globals['_ASSESSCHUNK']._serialized_start=481
-  _globals['_ASSESSCHUNK']._serialized_end=594
-  _globals['_SERIESSUMMARY']._serialized_start=597
-  _globals['_SERIESSUMMARY']._serialized_end=837
-  _globals['_SEGMENTATION']._serialized_start=840
-  _globals['_SEGMENTATION']._serialized_end=997
-  _globals['_ASSESSRESPONSE']._serialized_start=1000
-  _globals['_ASSESSRESPONSE']._serialized_end=1354
-  _globals['_GATEWAY']._serialized_start=1357
-  _globals['_GATEWAY']._serialized_end=1498
+  _globals['_ASSESSREQUEST']._serialized_end=406
+  _globals['_ASSESSHEADER']._serialized_start=409
+  _globals['_ASSESSHEADER']._serialized_end=568
+  _globals['_RESULTOBJECT']._serialized_start=570
+  _globals['_RESULTOBJECT']._serialized_end=676
+  _globals['_DICOMFILECHUNK']._serialized_start=678
+  _globals['_DICOMFILECHUNK']._serialized_end=722
+  _globals['_ASSESSCHUNK']._serialized_start=724
+  _globals['_ASSESSCHUNK']._serialized_end=837
+  _globals['_SERIESSUMMARY']._serialized_start=840
+  _globals['_SERIESSUMMARY']._serialized_end=1080
+  _globals['_SEGMENTATION']._serialized_start=1083
+  _globals['_SEGMENTATION']._serialized_end=1240
+  _globals['_ASSESSRESPONSE']._serialized_start=1243
+  _globals['_ASSESSRESPONSE']._serialized_end=1646
+  _globals['_GATEWAY']._serialized_start=1767
+  _globals['_GATEWAY']._serialized_end=1908
 # @@protoc_insertion_point(module_scope)

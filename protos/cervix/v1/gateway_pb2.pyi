@@ -3,12 +3,24 @@ from cervix.v1 import clinical_pb2 as _clinical_pb2
 from cervix.v1 import common_pb2 as _common_pb2
 from cervix.v1 import survival_pb2 as _survival_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ResultKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RESULT_KIND_UNSPECIFIED: _ClassVar[ResultKind]
+    RESULT_KIND_DICOM_SEG: _ClassVar[ResultKind]
+    RESULT_KIND_DICOM_SR: _ClassVar[ResultKind]
+    RESULT_KIND_FHIR: _ClassVar[ResultKind]
+RESULT_KIND_UNSPECIFIED: ResultKind
+RESULT_KIND_DICOM_SEG: ResultKind
+RESULT_KIND_DICOM_SR: ResultKind
+RESULT_KIND_FHIR: ResultKind
 
 class DicomFile(_message.Message):
     __slots__ = ("name", "data")
@@ -19,24 +31,44 @@ class DicomFile(_message.Message):
     def __init__(self, name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class AssessRequest(_message.Message):
-    __slots__ = ("stage", "clinical", "dicom_files", "dicom_zip")
+    __slots__ = ("stage", "clinical", "dicom_files", "dicom_zip", "results", "subject_reference")
     STAGE_FIELD_NUMBER: _ClassVar[int]
     CLINICAL_FIELD_NUMBER: _ClassVar[int]
     DICOM_FILES_FIELD_NUMBER: _ClassVar[int]
     DICOM_ZIP_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     stage: _common_pb2.Stage
     clinical: _clinical_pb2.ClinicalRecord
     dicom_files: _containers.RepeatedCompositeFieldContainer[DicomFile]
     dicom_zip: bytes
-    def __init__(self, stage: _Optional[_Union[_common_pb2.Stage, str]] = ..., clinical: _Optional[_Union[_clinical_pb2.ClinicalRecord, _Mapping]] = ..., dicom_files: _Optional[_Iterable[_Union[DicomFile, _Mapping]]] = ..., dicom_zip: _Optional[bytes] = ...) -> None: ...
+    results: _containers.RepeatedScalarFieldContainer[ResultKind]
+    subject_reference: str
+    def __init__(self, stage: _Optional[_Union[_common_pb2.Stage, str]] = ..., clinical: _Optional[_Union[_clinical_pb2.ClinicalRecord, _Mapping]] = ..., dicom_files: _Optional[_Iterable[_Union[DicomFile, _Mapping]]] = ..., dicom_zip: _Optional[bytes] = ..., results: _Optional[_Iterable[_Union[ResultKind, str]]] = ..., subject_reference: _Optional[str] = ...) -> None: ...
 
 class AssessHeader(_message.Message):
-    __slots__ = ("stage", "clinical")
+    __slots__ = ("stage", "clinical", "results", "subject_reference")
     STAGE_FIELD_NUMBER: _ClassVar[int]
     CLINICAL_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     stage: _common_pb2.Stage
     clinical: _clinical_pb2.ClinicalRecord
-    def __init__(self, stage: _Optional[_Union[_common_pb2.Stage, str]] = ..., clinical: _Optional[_Union[_clinical_pb2.ClinicalRecord, _Mapping]] = ...) -> None: ...
+    results: _containers.RepeatedScalarFieldContainer[ResultKind]
+    subject_reference: str
+    def __init__(self, stage: _Optional[_Union[_common_pb2.Stage, str]] = ..., clinical: _Optional[_Union[_clinical_pb2.ClinicalRecord, _Mapping]] = ..., results: _Optional[_Iterable[_Union[ResultKind, str]]] = ..., subject_reference: _Optional[str] = ...) -> None: ...
+
+class ResultObject(_message.Message):
+    __slots__ = ("kind", "media_type", "filename", "content")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    kind: ResultKind
+    media_type: str
+    filename: str
+    content: bytes
+    def __init__(self, kind: _Optional[_Union[ResultKind, str]] = ..., media_type: _Optional[str] = ..., filename: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
 
 class DicomFileChunk(_message.Message):
     __slots__ = ("name", "data")
@@ -89,7 +121,7 @@ class Segmentation(_message.Message):
     def __init__(self, mask: _Optional[_Union[_common_pb2.Mask, _Mapping]] = ..., measurements: _Optional[_Union[_common_pb2.LesionMeasurements, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelIdentity, _Mapping]] = ...) -> None: ...
 
 class AssessResponse(_message.Message):
-    __slots__ = ("request_id", "stage", "series", "segmentation", "predictions", "survival", "warnings", "timings", "models")
+    __slots__ = ("request_id", "stage", "series", "segmentation", "predictions", "survival", "warnings", "timings", "models", "result_objects")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     SERIES_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +131,7 @@ class AssessResponse(_message.Message):
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_OBJECTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     stage: _common_pb2.Stage
     series: SeriesSummary
@@ -108,4 +141,5 @@ class AssessResponse(_message.Message):
     warnings: _containers.RepeatedScalarFieldContainer[str]
     timings: _containers.RepeatedCompositeFieldContainer[_common_pb2.StageTiming]
     models: _containers.RepeatedCompositeFieldContainer[_common_pb2.ModelIdentity]
-    def __init__(self, request_id: _Optional[str] = ..., stage: _Optional[_Union[_common_pb2.Stage, str]] = ..., series: _Optional[_Union[SeriesSummary, _Mapping]] = ..., segmentation: _Optional[_Union[Segmentation, _Mapping]] = ..., predictions: _Optional[_Iterable[_Union[_classifier_pb2.TaskPrediction, _Mapping]]] = ..., survival: _Optional[_Iterable[_Union[_survival_pb2.SurvivalEstimate, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[_common_pb2.ModelIdentity, _Mapping]]] = ...) -> None: ...
+    result_objects: _containers.RepeatedCompositeFieldContainer[ResultObject]
+    def __init__(self, request_id: _Optional[str] = ..., stage: _Optional[_Union[_common_pb2.Stage, str]] = ..., series: _Optional[_Union[SeriesSummary, _Mapping]] = ..., segmentation: _Optional[_Union[Segmentation, _Mapping]] = ..., predictions: _Optional[_Iterable[_Union[_classifier_pb2.TaskPrediction, _Mapping]]] = ..., survival: _Optional[_Iterable[_Union[_survival_pb2.SurvivalEstimate, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[_common_pb2.ModelIdentity, _Mapping]]] = ..., result_objects: _Optional[_Iterable[_Union[ResultObject, _Mapping]]] = ...) -> None: ...
