@@ -201,6 +201,27 @@ def fake_models() -> object:
     models.stop()
 
 
+def http_client(env: dict[str, str], timeout: float) -> httpx.Client:
+    """A client of the gateway ``env`` configures, once its HTTP port answers (30 s at most)."""
+    http = httpx.Client(base_url=f"http://127.0.0.1:{env['CERVIXAI_GATEWAY_HTTP_PORT']}",
+                        timeout=timeout)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            http.get("/healthz")
+            return http
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def gateway_client() -> object:
+    """:func:`http_client`, for test modules (conftest is not importable under importlib)."""
+    return http_client
+
+
 @pytest.fixture
 def served_gateway(start_service, gateway_env, fake_models):
     """A gateway process whose three backends are :class:`FakeModels`: (process, HTTP client,
@@ -209,16 +230,6 @@ def served_gateway(start_service, gateway_env, fake_models):
            "CERVIXAI_CLASSIFIER_ADDRESS": fake_models.address,
            "CERVIXAI_SURVIVAL_ADDRESS": fake_models.address}
     process = start_service("gateway", prefix="CERVIXAI_GATEWAY", env=env)
-    http = httpx.Client(base_url=f"http://127.0.0.1:{env['CERVIXAI_GATEWAY_HTTP_PORT']}",
-                        timeout=60)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            http.get("/healthz")
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    http = http_client(env, timeout=60)
     yield process, http, Path(env["CERVIXAI_GATEWAY_AUDIT_LOG"]), fake_models
     http.close()

@@ -18,19 +18,9 @@ from cervixai.service import violations_from_error
 
 
 @pytest.fixture
-def gateway(start_service, gateway_env):
+def gateway(start_service, gateway_env, gateway_client):
     process = start_service("gateway", prefix="CERVIXAI_GATEWAY", env=gateway_env)
-    http = httpx.Client(base_url=f"http://127.0.0.1:{gateway_env['CERVIXAI_GATEWAY_HTTP_PORT']}",
-                        timeout=30)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            http.get("/healthz")
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    http = gateway_client(gateway_env, timeout=30)
     yield process, http, Path(gateway_env["CERVIXAI_GATEWAY_AUDIT_LOG"])
     http.close()
 
