@@ -1,8 +1,8 @@
 """The audit log: one JSON line per assessment request.
 
 Fields: request_id, time (UTC), api, client, stage, status, http/grpc code, model versions,
-per-stage durations, upload bytes, warning count. Never a patient identifier, a clinical value
-or a file name.
+per-stage durations, upload bytes, warning count, the kinds of the result objects returned.
+Never a patient identifier (nor the subject reference), a clinical value or a file name.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ class AuditLog:
         if response is not None:
             entry["models"] = {m.name: m.version for m in response.models}
             entry["warnings"] = len(response.warnings)
+            entry["results"] = [gateway_pb2.ResultKind.Name(o.kind)
+                                for o in response.result_objects]
         line = json.dumps(entry, sort_keys=True)
         with self._lock:
             self._stream.write(line + "\n")

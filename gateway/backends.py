@@ -46,8 +46,9 @@ Reply = TypeVar("Reply", bound=Message)
 
 class InternalError(RuntimeError):
     """A failure that is the gateway's, not the caller's: a backend refused what the gateway
-    built, or answered something the gateway cannot use. The message names the backend and the
-    fields, never a clinical value; callers get a generic INTERNAL."""
+    built, or answered something the gateway cannot use, or a result object could not be built
+    (``backend`` is then ``results``). The message names the backend and the fields, never a
+    clinical value or an identifier; callers get a generic INTERNAL."""
 
     def __init__(self, backend: str, message: str) -> None:
         self.backend = backend

@@ -3,7 +3,8 @@
 Each method only decodes its messages into the pieces :func:`gateway.request.parse_assessment`
 checks (the same function as the HTTP API's); the interceptor maps the errors: InvalidInput →
 INVALID_ARGUMENT with every field violation, DependencyUnavailable → UNAVAILABLE, anything else
-(a backend refusing what the gateway built) → INTERNAL.
+(a backend refusing what the gateway built, a result object that could not be built) →
+INTERNAL.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import grpc
 from cervix.v1 import gateway_pb2, gateway_pb2_grpc
 from cervixai.dicom import DicomSource
 from cervixai.errors import InvalidInput
-from gateway.request import GRPC_FIELDS, Parsed, parse_assessment, stage_from_proto
+from gateway.request import (
+    GRPC_FIELDS,
+    Parsed,
+    parse_assessment,
+    results_from_proto,
+    stage_from_proto,
+    subject_from,
+)
 from gateway.service import Gateway
 
 
@@ -29,7 +37,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
                  for i, f in enumerate(request.dicom_files)]
         self._check_size(sum(len(f.data) for f in files) + len(request.dicom_zip))
         parsed = parse_assessment(stage_from_proto(request.stage), request.clinical, files,
-                                  [request.dicom_zip] if request.dicom_zip else [], GRPC_FIELDS)
+                                  [request.dicom_zip] if request.dicom_zip else [], GRPC_FIELDS,
+                                  results_from_proto(request.results),
+                                  subject_from(request.subject_reference, "subject_reference"))
         return self._assess(parsed, context)
 
     def AssessStream(self, request_iterator: Iterator[gateway_pb2.AssessChunk],
@@ -60,8 +70,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         files = [DicomSource(name, data) for name, data in joined.items()
                  if not name.lower().endswith(".zip")]
         archives = [data for name, data in joined.items() if name.lower().endswith(".zip")]
-        return self._assess(parse_assessment(stage_from_proto(header.stage), header.clinical,
-                                             files, archives, GRPC_FIELDS), context)
+        return self._assess(parse_assessment(
+            stage_from_proto(header.stage), header.clinical, files, archives, GRPC_FIELDS,
+            results_from_proto(header.results),
+            subject_from(header.subject_reference, "subject_reference")), context)
 
     def _assess(self, parsed: Parsed, context: grpc.ServicerContext) -> gateway_pb2.AssessResponse:
         return self._gateway.assess(parsed, api="grpc", client=context.peer(),

@@ -24,16 +24,20 @@ from cervixai import __version__
 from cervixai.clinical.schema import OUTCOME_VARIABLES, VARIABLES, Stage
 from cervixai.dicom import DicomSource
 from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput
+from cervixai.results import KINDS
 from gateway import openapi
 from gateway.metrics import HTTP_REQUESTS
 from gateway.pipeline import Assessment
 from gateway.request import (
     HTTP_FIELDS,
+    MAX_SUBJECT_CHARS,
     STAGE_WORDS,
     Parsed,
     new_request_id,
     parse_assessment,
+    results_from_words,
     stage_from_word,
+    subject_from,
 )
 from gateway.service import Gateway
 
@@ -60,6 +64,14 @@ ASSESSMENT_FORM = {
                      "(see GET /v1/schema)."},
         "files": {"type": "array", "items": {"type": "string", "format": "binary"},
                   "description": "The DICOM files of one MR series, or one .zip"},
+        "results": {"type": "string", "description":
+                    "Result objects to return in `result_objects` (docs/results.md): some of "
+                    f"{', '.join(KINDS)}, comma-separated (the field may also be repeated). "
+                    "None by default."},
+        "subject": {"type": "string", "maxLength": MAX_SUBJECT_CHARS, "description":
+                    "The FHIR subject reference of the FHIR Bundle (e.g. `Patient/123`): "
+                    "opaque, copied into the Bundle only. Without it the Bundle's subject is "
+                    "a display-only placeholder."},
     },
 }
 ASSESS_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -294,9 +306,12 @@ async def _read_form(request: Request, limit: int) -> Parsed:
             else:
                 files.append(DicomSource(name, data))
         stage = form.get("stage")
-        return parse_assessment(stage_from_word(stage if isinstance(stage, str) else None),
-                                _clinical_from_json(form.get("clinical")), files, archives,
-                                HTTP_FIELDS)
+        subject = form.get("subject")
+        return parse_assessment(
+            stage_from_word(stage if isinstance(stage, str) else None),
+            _clinical_from_json(form.get("clinical")), files, archives, HTTP_FIELDS,
+            results_from_words(v for v in form.getlist("results") if isinstance(v, str)),
+            subject_from(subject if isinstance(subject, str) else None, "subject"))
     finally:
         await form.close()
 

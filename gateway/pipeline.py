@@ -1,4 +1,5 @@
-"""One assessment: ingest and de-identify → segment → features → classify ∥ survival → response.
+"""One assessment: ingest and de-identify → segment → features → classify ∥ survival → response
+→ the result objects asked for (DICOM SEG, DICOM SR, FHIR Bundle).
 
 The pipeline knows nothing of HTTP or of the gateway's own gRPC server: both APIs turn their
 request into one :class:`gateway.request.AssessmentRequest` (validated there, once), call
@@ -30,10 +31,11 @@ from cervixai.dicom.sources import sources_from_zip
 from cervixai.errors import FieldViolation, InvalidInput
 from cervixai.features import extract
 from cervixai.masks import decode_mask
+from cervixai.results import build_results
 from cervixai.wire import geometry_to_proto, volume_to_proto
 from gateway.backends import Backends, InternalError
 from gateway.metrics import MODEL_INFO, STAGE_LATENCY
-from gateway.request import AssessmentRequest, DicomUpload, new_request_id
+from gateway.request import PROTO_OF_KIND, AssessmentRequest, DicomUpload, new_request_id
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,8 @@ class Pipeline:
                request_id: str | None = None) -> Assessment:
         """Run the pipeline within ``deadline_seconds``. Raises InvalidInput (the DICOM's
         problems, named as the caller named the upload), DependencyUnavailable, or
-        InternalError (a backend refused what the gateway built)."""
+        InternalError (a backend refused what the gateway built, or a result object could not
+        be built)."""
         clock = _Clock(deadline_seconds)
         series = clock.timed("ingest", lambda _: self._ingest(request.upload))
         segmented, mask = clock.timed("segment", lambda left: self._segment(series, left))
@@ -108,10 +111,15 @@ class Pipeline:
             series.volume, mask, series.geometry.spacing_mm).to_proto())
         models = clock.timed("models", lambda _: self._models(request, features, clock))
         response = _response(request_id or new_request_id(), request, series, segmented, models)
+        # built from the finished answer (all but the timings, which include this step's)
+        objects = (clock.timed("results", lambda _: _result_objects(request, series, mask,
+                                                                    response))
+                   if request.results else [])
         clock.timings["total"] = time.monotonic() - clock.start
         STAGE_LATENCY.labels("total").observe(clock.timings["total"])
         response.timings.extend(common_pb2.StageTiming(stage=k, seconds=v)
                                 for k, v in clock.timings.items())
+        response.result_objects.extend(objects)
         MODEL_INFO.info({m.name.replace(".", "_"): m.version for m in response.models})
         return Assessment(response, series, mask, clock.timings)
 
@@ -187,6 +195,35 @@ def _response(request_id: str, request: AssessmentRequest, series: IngestedSerie
     response.models.extend(_unique_models(identities))
     response.warnings.extend(dict.fromkeys(warnings))
     return response
+
+
+def _result_objects(request: AssessmentRequest, series: IngestedSeries, mask: np.ndarray,
+                    response: gateway_pb2.AssessResponse) -> list[gateway_pb2.ResultObject]:
+    """The result objects ``request`` asks for, in the order of ``cervixai.results.KINDS``.
+
+    The DICOM ones are built together (the SR references the SEG built with it), the FHIR
+    Bundle on its own, so that a failure names the kinds it concerns. A failure is the
+    gateway's (INTERNAL); it is logged with the kinds and the exception's type only: the
+    message of highdicom's or pydicom's errors may quote UIDs or the patient module of the
+    source.
+    """
+    groups = [g for g in ([k for k in request.results if k != "fhir"],
+                          [k for k in request.results if k == "fhir"]) if g]
+    out: list[gateway_pb2.ResultObject] = []
+    for kinds in groups:
+        try:
+            built = build_results(series, mask, response, kinds, subject=request.subject)
+        except Exception as e:
+            log.error("building the %s result object(s) failed with %s", ", ".join(kinds),
+                      type(e).__name__)
+            # not chained (`from None`): the traceback logged by the API would print the
+            # original exception's message, which may identify the patient
+            raise InternalError("results", f"could not build the {', '.join(kinds)} result "
+                                           f"object(s) ({type(e).__name__})") from None
+        out += [gateway_pb2.ResultObject(kind=PROTO_OF_KIND[o.kind], media_type=o.media_type,
+                                         filename=o.filename, content=o.content)
+                for o in built]
+    return out
 
 
 def _series_summary(series: IngestedSeries) -> gateway_pb2.SeriesSummary:

@@ -6,30 +6,42 @@ decode only their own syntax — a stage word or enum number, a JSON object or a
 ``ClinicalRecord`` message, uploaded files — and hand the pieces to :func:`parse_assessment`.
 It checks everything that can be checked without reading the DICOM: the stage, the clinical
 record (validated once, here), the shape of the upload (files or one zip, not both, not
-nothing). It returns an :class:`AssessmentRequest` that everything after the edge trusts, or a
-:class:`Rejection` listing every problem; a rejection keeps the upload when its shape was right,
-so that the pipeline can still read the DICOM and report its problems in the same answer.
+nothing), the result objects asked for and the FHIR subject reference. It returns an
+:class:`AssessmentRequest` that everything after the edge trusts, or a :class:`Rejection`
+listing every problem; a rejection keeps the upload when its shape was right, so that the
+pipeline can still read the DICOM and report its problems in the same answer.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from cervix.v1 import clinical_pb2, common_pb2
+from cervix.v1 import clinical_pb2, common_pb2, gateway_pb2
 from cervixai.clinical.proto import record_from_proto, record_to_proto
 from cervixai.clinical.schema import Stage
 from cervixai.clinical.validate import ClinicalRecord, validate_record
 from cervixai.dicom import DicomSource
 from cervixai.errors import FieldViolation, InvalidInput
+from cervixai.results import KINDS
 
 STAGE_WORDS = {s.value: s for s in Stage}
 PROTO_OF_STAGE: dict[Stage, common_pb2.Stage] = {
     Stage.PREOPERATIVE: common_pb2.STAGE_PREOPERATIVE,
     Stage.POSTOPERATIVE: common_pb2.STAGE_POSTOPERATIVE}
 STAGE_OF_PROTO: dict[int, Stage] = {int(n): s for s, n in PROTO_OF_STAGE.items()}
+# the result objects (cervixai.results.KINDS) by their HTTP word and their proto enum
+PROTO_OF_KIND: dict[str, gateway_pb2.ResultKind] = {
+    "dicom-seg": gateway_pb2.RESULT_KIND_DICOM_SEG,
+    "dicom-sr": gateway_pb2.RESULT_KIND_DICOM_SR,
+    "fhir": gateway_pb2.RESULT_KIND_FHIR}
+KIND_OF_PROTO: dict[int, str] = {int(n): k for k, n in PROTO_OF_KIND.items()}
+assert tuple(PROTO_OF_KIND) == KINDS, "one proto enum value per result kind, in KINDS' order"
+PROTO_OF_KIND_NAMES = tuple(gateway_pb2.ResultKind.Name(n) for n in PROTO_OF_KIND.values())
+MAX_SUBJECT_CHARS = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # DICOM ingestion names its violations after the gRPC request (``dicom_files[i]``, the whole
 # upload ``dicom_files``, a zip ``archive``); :meth:`DicomUpload.caller_field` renames them.
@@ -91,14 +103,19 @@ class AssessmentRequest:
     record: ClinicalRecord                   # validated for ``stage``
     clinical: clinical_pb2.ClinicalRecord    # the message built once from ``record``
     upload: DicomUpload
+    results: tuple[str, ...] = ()            # result kinds asked for, in the order of KINDS
+    # the caller's FHIR subject reference ("Patient/123"): opaque, identifying — it goes into
+    # the FHIR Bundle and nowhere else
+    subject: str = field(default="", repr=False)
 
     @property
     def stage_proto(self) -> common_pb2.Stage:
         return PROTO_OF_STAGE[self.stage]
 
-    def __repr__(self) -> str:  # never the clinical values
+    def __repr__(self) -> str:  # never the clinical values, never the subject
         return (f"AssessmentRequest(stage={self.stage.value}, {self.record!r}, "
-                f"{len(self.upload.files)} files, archive={self.upload.archive is not None})")
+                f"{len(self.upload.files)} files, archive={self.upload.archive is not None}, "
+                f"results={list(self.results)}, subject={'given' if self.subject else 'none'})")
 
 
 @dataclass(frozen=True)
@@ -134,18 +151,61 @@ def stage_from_proto(number: int) -> Stage | FieldViolation:
     return stage
 
 
+def results_from_words(values: Iterable[str]) -> tuple[str, ...] | FieldViolation:
+    """The HTTP form's ``results``: kind words, comma-separated, repeated, or both
+    (``dicom-seg,dicom-sr,fhir``); any case; a kind given twice counts once."""
+    words = [w.strip().lower() for value in values for w in value.split(",")]
+    words = [w for w in words if w]
+    unknown = [w for w in words if w not in KINDS]
+    if unknown:
+        return FieldViolation("results", f"unknown result kind(s) {', '.join(map(repr, unknown))}"
+                                         f"; expected some of {', '.join(KINDS)}")
+    return tuple(k for k in KINDS if k in words)
+
+
+def results_from_proto(numbers: Iterable[int]) -> tuple[str, ...] | FieldViolation:
+    """The gRPC request's ``repeated ResultKind results``."""
+    given = [int(n) for n in numbers]
+    unknown = [n for n in given if n not in KIND_OF_PROTO]
+    if unknown:
+        names = ", ".join(gateway_pb2.ResultKind.Name(n)
+                          if n in gateway_pb2.ResultKind.values() else str(n)
+                          for n in unknown)
+        return FieldViolation("results", f"unknown or unspecified result kind(s) {names}; "
+                                         f"expected some of {', '.join(PROTO_OF_KIND_NAMES)}")
+    kinds = {KIND_OF_PROTO[n] for n in given}
+    return tuple(k for k in KINDS if k in kinds)
+
+
+def subject_from(text: str | None, field_name: str) -> str | FieldViolation:
+    """The caller's FHIR subject reference, checked for its size and for control characters
+    only (it is opaque); a violation never quotes it."""
+    subject = (text or "").strip()
+    if len(subject) > MAX_SUBJECT_CHARS:
+        return FieldViolation(field_name, f"must be at most {MAX_SUBJECT_CHARS} characters, got "
+                                          f"{len(subject)}")
+    if _CONTROL.search(subject):
+        return FieldViolation(field_name, "must not contain control characters")
+    return subject
+
+
 def parse_assessment(
     stage: Stage | FieldViolation,
     clinical: Mapping[str, object] | clinical_pb2.ClinicalRecord | FieldViolation,
     files: Sequence[DicomSource],
     archives: Sequence[bytes],
     fields: UploadFields,
+    results: tuple[str, ...] | FieldViolation = (),
+    subject: str | FieldViolation = "",
 ) -> Parsed:
-    """The typed request, or every problem of stage, clinical record and upload shape at once.
+    """The typed request, or every problem of stage, clinical record, upload shape, result
+    kinds and subject at once.
 
     ``clinical`` is the record as the API decoded it (a JSON object, a ``ClinicalRecord``
-    message) or the violation that decoding raised. A record sent with a bad stage is checked
-    against the preoperative variables, so that its own problems are still reported.
+    message) or the violation that decoding raised; ``results`` and ``subject`` are what
+    :func:`results_from_words` / :func:`results_from_proto` and :func:`subject_from` made of
+    the caller's fields. A record sent with a bad stage is checked against the preoperative
+    variables, so that its own problems are still reported.
     """
     violations: list[FieldViolation] = []
     if isinstance(stage, FieldViolation):
@@ -174,7 +234,9 @@ def parse_assessment(
                                                          f"sent; send one"))
     else:
         upload = DicomUpload(tuple(files), archives[0] if archives else None, fields)
-    if violations or record is None or not isinstance(stage, Stage) or upload is None:
+    violations += [v for v in (results, subject) if isinstance(v, FieldViolation)]
+    if (violations or record is None or not isinstance(stage, Stage) or upload is None
+            or isinstance(results, FieldViolation) or isinstance(subject, FieldViolation)):
         return Rejection(tuple(violations), stage if isinstance(stage, Stage) else None, upload,
                          upload_bytes)
-    return AssessmentRequest(stage, record, record_to_proto(record), upload)
+    return AssessmentRequest(stage, record, record_to_proto(record), upload, results, subject)
