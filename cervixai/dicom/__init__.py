@@ -15,14 +15,16 @@ from cervixai.dicom.errors import (
 from cervixai.dicom.geometry import Geometry, orientation_label
 from cervixai.dicom.ingest import (
     IngestedSeries,
-    IngestOptions,
     SeriesInfo,
     load_series,
     load_series_from_path,
 )
-from cervixai.dicom.sources import DicomSource, IngestLimits, read_sources, sources_from_zip
+from cervixai.dicom.limits import IngestLimits
+from cervixai.dicom.options import MODEL_MAX_SLICES, IngestOptions
+from cervixai.dicom.sources import DicomSource, read_sources, sources_from_zip
 
 __all__ = [
+    "MODEL_MAX_SLICES",
     "DicomError",
     "DicomSource",
     "Geometry",

@@ -200,7 +200,7 @@ def _number(value: Any) -> float | None:
     if isinstance(value, list | tuple):
         value = value[0] if value else None
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)
     except (TypeError, ValueError):
         return None
     return number if number == number and abs(number) < 1e12 else None

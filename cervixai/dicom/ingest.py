@@ -1,11 +1,13 @@
 """One MR series in, one normalised (depth, 256, 256) volume out, with its exact geometry.
 
-The steps, each documented in docs/dicom-ingestion.md: parse every file; skip objects without an
-image; group by SeriesInstanceUID and choose one series; require MR; order the slices along the
-slice normal and check they form a regular volume; decode, rescale and fit each slice to
-256 × 256 (as is, centre crop of 320 × 320, or linear resampling); normalise intensities to
-[0, 1]. Every problem raises a :class:`~cervixai.dicom.errors.DicomError` (an
-:class:`~cervixai.errors.InvalidInput`). Only whitelisted, non-identifying facts leave this module.
+The steps, each documented in docs/dicom-ingestion.md: unpack gzip files; parse every file;
+skip objects without an image; group by SeriesInstanceUID; set aside, from headers alone, the
+series that cannot be used (not MR, derived, mosaic, colour, 4-D, localizer, too large...) and
+choose among the rest; order the slices along the slice normal and check they form a regular
+volume; decode, rescale and fit each slice to 256 × 256 (as is, centre crop of 320 × 320, or
+linear resampling); normalise intensities to [0, 1]. Every problem raises a
+:class:`~cervixai.dicom.errors.DicomError` (an :class:`~cervixai.errors.InvalidInput`). Only
+whitelisted, non-identifying facts leave this module.
 """
 
 from __future__ import annotations
@@ -13,19 +15,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from cervixai.dicom.errors import (
-    NotDicomError,
-    UnsupportedSeriesError,
-    UploadError,
-    file_field,
-)
-from cervixai.dicom.frames import frame_headers
+from cervixai.dicom import contrast
+from cervixai.dicom.errors import NotDicomError, UnsupportedSeriesError, UploadError
 from cervixai.dicom.geometry import (
     Geometry,
     InPlaneFit,
@@ -34,18 +31,15 @@ from cervixai.dicom.geometry import (
     orientation_label,
     plan_in_plane,
 )
+from cervixai.dicom.lossy import lossy_description
+from cervixai.dicom.options import IngestOptions
 from cervixai.dicom.parse import ImageObject, SkippedObject, parse_source
-from cervixai.dicom.pixels import (
-    check_pixel_module,
-    decode_frames,
-    invert_monochrome1,
-    normalise,
-    rescaled,
-)
-from cervixai.dicom.selection import choose_series, group_series
+from cervixai.dicom.pixels import decode_frames, invert_monochrome1, normalise, rescaled
+from cervixai.dicom.quiet import quiet_pydicom
+from cervixai.dicom.selection import SeriesCandidate, assess, choose_series, group_series
 from cervixai.dicom.source import SourceSlices
-from cervixai.dicom.sources import DicomSource, IngestLimits, check_upload_size, scan_path
-from cervixai.dicom.stack import Stack, build_stack
+from cervixai.dicom.sources import DicomSource, check_upload_size, gunzip_sources, scan_path
+from cervixai.dicom.stack import Stack
 from cervixai.errors import FieldViolation
 
 logger = logging.getLogger(__name__)
@@ -53,19 +47,7 @@ logger = logging.getLogger(__name__)
 _LISTED_NAMES = 5  # how many skipped file names a warning quotes
 
 
-@dataclass(frozen=True)
-class IngestOptions:
-    """What :func:`load_series` accepts and produces."""
-
-    max_slices: int = 64
-    min_slices: int = 1
-    strict_single_series: bool = False
-    limits: IngestLimits = field(default_factory=IngestLimits)
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.min_slices <= self.max_slices:
-            raise ValueError(f"need 1 <= min_slices <= max_slices, got {self.min_slices} and "
-                             f"{self.max_slices}")
+DEFAULT_OPTIONS = IngestOptions()
 
 
 @dataclass(frozen=True)
@@ -112,7 +94,7 @@ class IngestedSeries:
 
 
 def load_series_from_path(path: str | Path, *,
-                          options: IngestOptions = IngestOptions()) -> IngestedSeries:
+                          options: IngestOptions = DEFAULT_OPTIONS) -> IngestedSeries:
     """:func:`read_sources` then :func:`load_series`; skipped non-DICOM files become a warning."""
     sources, skipped = scan_path(path, limits=options.limits)
     if not sources:
@@ -127,14 +109,16 @@ def load_series_from_path(path: str | Path, *,
 
 
 def load_series(sources: Sequence[DicomSource], *,
-                options: IngestOptions = IngestOptions()) -> IngestedSeries:
+                options: IngestOptions = DEFAULT_OPTIONS) -> IngestedSeries:
     """Read one MR series from uploaded files; raise a DicomError (InvalidInput) naming the file
     (``dicom_files[i]``) or the ``series`` for every problem."""
     sources = list(sources)
     if not sources:
         raise UploadError.at("dicom_files", "no files were sent; send the DICOM files of one MR "
                              "series")
+    quiet_pydicom()  # again: a catch_warnings block around the caller may have dropped it
     check_upload_size(sources, options.limits)
+    sources = gunzip_sources(sources, options.limits)
     images, skipped = _parse_all(sources)
     warnings: list[str] = []
     if not images:
@@ -144,14 +128,16 @@ def load_series(sources: Sequence[DicomSource], *,
     if skipped:
         warnings.append(f"skipped {len(skipped)} DICOM object(s) without an image: "
                         f"{_quote([f'{s.name} ({s.kind})' for s in skipped])}")
-    chosen, notes = choose_series(group_series(images), options.strict_single_series)
+    assessed = [assess(c, skipped, options) for c in group_series(images)]
+    chosen, notes = choose_series(assessed, options.strict_single_series)
     warnings += notes
-    _check_no_broken_slices(skipped, chosen.first.series_uid)
-    _check_series(chosen.objects, chosen.slices, options)
-    stack = build_stack([h for obj in chosen.objects for h in frame_headers(obj)])
+    stack = chosen.stack
+    assert stack is not None  # a usable series has its stack
+    warnings += _kind_warnings(chosen.candidate)
     warnings += stack.warnings
     fit = plan_in_plane(stack.rows, stack.columns, stack.spacing_mm[1], stack.spacing_mm[2])
-    raw = invert_monochrome1(_volume(stack, fit), [o.photometric for o in chosen.objects])
+    raw = invert_monochrome1(_volume(stack, fit),
+                             [o.photometric for o in chosen.candidate.objects])
     volume, low, high = normalise(raw)
     geometry = Geometry(
         spacing_mm=(stack.spacing_mm[0], fit.row_spacing_mm, fit.column_spacing_mm),
@@ -166,7 +152,7 @@ def load_series(sources: Sequence[DicomSource], *,
         warnings.append(f"in-plane matrix {fit.rows}×{fit.columns} was resampled to "
                         f"{fit.size}×{fit.size} over the full field of view; the models were "
                         f"trained on 256×256 and centre-cropped 320×320 acquisitions")
-    info = _series_info(chosen.objects, stack, fit, orientation, (low, high))
+    info = _series_info(chosen.candidate.objects, stack, fit, orientation, (low, high))
     # DEBUG: training ingests thousands of series, and the gateway's audit line covers a request.
     logger.debug("ingested an MR series: %d slices, %s, %s in-plane, %d warning(s)",
                 volume.shape[0], orientation, fit.handling, len(warnings))
@@ -195,36 +181,23 @@ def _parse_all(sources: Sequence[DicomSource]) -> tuple[list[ImageObject], list[
     return images, skipped
 
 
-def _check_no_broken_slices(skipped: Sequence[SkippedObject], series_uid: str | None) -> None:
-    """An image of the chosen series without pixel data means a lost slice, not an extra file."""
-    broken = [s for s in skipped if s.broken and s.series_uid == series_uid]
-    if broken:
-        raise NotDicomError([FieldViolation(
-            file_field(s.index), f"'{s.name}' is an image of the series ({s.kind}); the file "
-            f"is truncated or damaged") for s in broken])
-
-
-def _check_series(objects: Sequence[ImageObject], slices: int, options: IngestOptions) -> None:
-    modality = objects[0].modality
-    if modality is None:
-        raise UnsupportedSeriesError.at("series", "Modality (0008,0060) is missing; cervixai "
-                                        "needs an MR series")
-    if modality != "MR":
-        raise UnsupportedSeriesError.at("series", f"modality {modality} is not supported; "
-                                        f"cervixai needs an MR series")
-    for obj in objects:
-        if "MOSAIC" in (obj.facts.image_type or "").upper():
-            raise UnsupportedSeriesError.at(
-                obj.field_name, f"'{obj.name}' is a mosaic image (several slices tiled in one "
-                f"frame); export the series as one image per slice")
-    if slices > options.max_slices:
-        raise UnsupportedSeriesError.at("series", f"the series has {slices} slices; at most "
-                                        f"{options.max_slices} are accepted")
-    if slices < options.min_slices:
-        raise UnsupportedSeriesError.at("series", f"the series has {slices} slice(s); at least "
-                                        f"{options.min_slices} are needed")
-    for obj in objects:
-        check_pixel_module(obj, options.limits)
+def _kind_warnings(series: SeriesCandidate) -> list[str]:
+    """What the reader of the result should know about the chosen series' images."""
+    warnings = []
+    if not series.t2_weighted:
+        facts = series.first.facts
+        timing = ", ".join(t for t in (
+            f"EchoTime {facts.echo_time_ms:g} ms" if facts.echo_time_ms is not None else "",
+            f"RepetitionTime {facts.repetition_time_ms:g} ms"
+            if facts.repetition_time_ms is not None else "",
+            f"{contrast.family(series.first.facts)} sequence") if t)
+        warnings.append(f"{series.describe()} is not T2-weighted by its headers ({timing}); "
+                        f"the models were trained on T2-weighted fat-suppressed series")
+    lossy = lossy_description(series.objects)
+    if lossy:
+        warnings.append(f"{series.describe()} holds {lossy}; fine detail and intensities may "
+                        f"differ from the acquisition")
+    return warnings
 
 
 def _volume(stack: Stack, fit: InPlaneFit) -> npt.NDArray[np.float64]:

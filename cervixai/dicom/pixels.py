@@ -18,8 +18,8 @@ from pydicom.uid import UID, RLELossless
 
 from cervixai.dicom.errors import PixelDataError, UnsupportedSeriesError
 from cervixai.dicom.frames import FrameHeader
+from cervixai.dicom.limits import IngestLimits
 from cervixai.dicom.parse import ImageObject
-from cervixai.dicom.sources import IngestLimits
 
 logger = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|b'[^']*'")
 _DIGITS = re.compile(r"\d[\d.^\\ -]*")  # UIDs, dates, numbers, multi-valued numbers
+_PYDICOM_MODULES = r"pydicom(\.|$)"
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
 _installed = False
@@ -47,17 +48,21 @@ class _Relay(logging.Handler):
 
 
 def quiet_pydicom() -> None:
-    """Route pydicom's logger and warnings as described in the module docstring (once)."""
+    """Route pydicom's logger and warnings as described in the module docstring. The logger is
+    set up once; the warnings filter is re-added when missing, because ``catch_warnings``
+    blocks (test runners, callers) restore the filter list they started with — so
+    :func:`cervixai.dicom.load_series` calls this on every call (a list scan)."""
     global _installed
     with _lock:
-        if _installed:
-            return
+        first = not _installed
         _installed = True
-    pydicom_logger = logging.getLogger("pydicom")
-    pydicom_logger.propagate = False
-    relay = _Relay(level=logging.WARNING)
-    pydicom_logger.addHandler(relay)
-    warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+    if first:
+        pydicom_logger = logging.getLogger("pydicom")
+        pydicom_logger.propagate = False
+        pydicom_logger.addHandler(_Relay(level=logging.WARNING))
+    if not any(f[0] == "ignore" and f[3] is not None and f[3].pattern == _PYDICOM_MODULES
+               for f in warnings.filters):
+        warnings.filterwarnings("ignore", module=_PYDICOM_MODULES)
 
 
 def pydicom_message_counts() -> dict[str, int]:

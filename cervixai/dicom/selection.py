@@ -1,28 +1,34 @@
-"""Grouping files into series and choosing the one to read when an upload holds several.
+"""Grouping files into series, setting aside those that cannot be used, and choosing one.
 
-The choice prefers, in this order: MR, coronal orientation, T2 weighting, fat suppression, and
-then the most slices (ties: the series whose first file came first). Series are described to
-people by SeriesNumber, SeriesDescription and slice count — never by UID.
+Every series (SeriesInstanceUID) is first checked from its headers alone — no pixel data is
+decoded — in the order of :func:`assess`; the first problem sets it aside, with that reason.
+Among the usable series the one ranked highest by :data:`RULE` is read. Series are described to
+people by SeriesNumber, SeriesDescription, orientation and image count — never by UID.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from cervixai.dicom.errors import UnsupportedSeriesError
+from cervixai.dicom import contrast
+from cervixai.dicom.errors import DicomError, NotDicomError, UnsupportedSeriesError, file_field
+from cervixai.dicom.frames import FrameHeader, frame_headers
 from cervixai.dicom.geometry import orientation_label
-from cervixai.dicom.parse import ImageObject
+from cervixai.dicom.limits import size_text
+from cervixai.dicom.lossy import lossy_description
+from cervixai.dicom.options import IngestOptions
+from cervixai.dicom.parse import ImageObject, SkippedObject
+from cervixai.dicom.pixels import check_pixel_module
+from cervixai.dicom.stack import Stack, build_stack
+from cervixai.errors import FieldViolation
 
-T2_ECHO_TIME_MS = 60.0  # a long echo time makes a spin-echo image T2-weighted
-_T2_TEXT = re.compile(r"T2")
-_FAT_SUPPRESSION_TEXT = re.compile(
-    r"FAT.?SAT|FAT.?SUP|SPAIR|SPIR|STIR|(?<![A-Z])(?:T\d)?FS(?![A-Z])")
-RULE = "preferring MR, then coronal, then T2-weighted, then fat-suppressed, then the most slices"
+RULE = ("preferring T2-weighted, then coronal, then fat-suppressed, then original (not "
+        "derived) images, then the most slices, then the series sent first")
+_FLOAT32_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class SeriesCandidate:
         return self.first.modality
 
     @property
-    def slices(self) -> int:
+    def images(self) -> int:
         return sum(o.number_of_frames for o in self.objects)
 
     @property
@@ -53,34 +59,42 @@ class SeriesCandidate:
 
     @property
     def t2_weighted(self) -> bool:
-        facts = self.first.facts
-        text = " ".join(t for t in (facts.series_description, facts.protocol_name,
-                                    facts.sequence_name) if t).upper()
-        echo = facts.echo_time_ms
-        return bool(_T2_TEXT.search(text)) or (echo is not None and echo >= T2_ECHO_TIME_MS)
+        return contrast.t2_weighted(self.first.facts)
 
     @property
     def fat_suppressed(self) -> bool:
-        facts = self.first.facts
-        options = [o.strip().upper() for o in (facts.scan_options or "").split("\\")]
-        if any(o in ("FS", "SPAIR", "SPIR", "STIR") or "FAT" in o for o in options):
-            return True
-        if "FAT" in (facts.fat_suppression or "").upper():
-            return True
-        text = " ".join(t for t in (facts.series_description, facts.protocol_name) if t).upper()
-        return bool(_FAT_SUPPRESSION_TEXT.search(text))
+        return contrast.fat_suppressed(self.first.facts)
 
     def rank(self) -> tuple[bool, bool, bool, bool, int, int]:
-        return (self.modality == "MR", self.orientation == "coronal", self.t2_weighted,
-                self.fat_suppressed, self.slices, -self.first.index)
+        return (self.t2_weighted, self.orientation == "coronal", self.fat_suppressed,
+                contrast.original(self.first.facts), self.images, -self.first.index)
 
-    def describe(self) -> str:
+    def describe(self, *, traits: bool = False) -> str:
         facts = self.first.facts
         number = (f"series {facts.series_number}" if facts.series_number is not None
                   else "a series without SeriesNumber")
         text = f" '{facts.series_description}'" if facts.series_description else ""
-        return (f"{number}{text} ({self.modality or 'no modality'}, {self.orientation}, "
-                f"{self.slices} slice{'s' if self.slices != 1 else ''})")
+        count = f"{self.images} slice{'s' if self.images != 1 else ''}"
+        kind = ""
+        if traits:
+            kind = "; " + ("T2-weighted" if self.t2_weighted else "not T2-weighted") + \
+                (", fat-suppressed" if self.fat_suppressed else "")
+        return f"{number}{text} ({self.modality or 'no modality'}, {self.orientation}, " \
+               f"{count}{kind})"
+
+
+@dataclass(frozen=True)
+class Assessed:
+    """A series with its stack of slices when usable, or the problem that set it aside."""
+
+    candidate: SeriesCandidate
+    stack: Stack | None
+    problem: DicomError | None
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(v.description for v in self.problem.violations) if self.problem \
+            else ""
 
 
 def group_series(objects: Sequence[ImageObject]) -> list[SeriesCandidate]:
@@ -91,18 +105,116 @@ def group_series(objects: Sequence[ImageObject]) -> list[SeriesCandidate]:
     return [SeriesCandidate(tuple(group)) for group in groups.values()]
 
 
-def choose_series(candidates: Sequence[SeriesCandidate],
-                  strict: bool) -> tuple[SeriesCandidate, list[str]]:
-    """The series to read and the warnings about the choice; in strict mode several series are
-    an error listing them."""
-    if len(candidates) == 1:
-        return candidates[0], []
-    listed = "; ".join(c.describe() for c in candidates)
-    if strict:
+def assess(candidate: SeriesCandidate, skipped: Sequence[SkippedObject],
+           options: IngestOptions) -> Assessed:
+    """Check a series from its headers, in the order documented in docs/dicom-ingestion.md §3:
+    modality, kind of image, mosaic, pixel module, lossy (when refused), lost slices, frame
+    geometry, orientations, one image per position and regular spacing, slice count, decoded
+    size, the model's depth."""
+    try:
+        return Assessed(candidate, _checked_stack(candidate, skipped, options), None)
+    except DicomError as e:
+        return Assessed(candidate, None, e)
+
+
+def _checked_stack(candidate: SeriesCandidate, skipped: Sequence[SkippedObject],
+                   options: IngestOptions) -> Stack:
+    objects = candidate.objects
+    first = candidate.first
+    if first.modality is None:
+        raise UnsupportedSeriesError.at("series", "Modality (0008,0060) is missing; cervixai "
+                                        "needs an MR series")
+    if first.modality != "MR":
+        raise UnsupportedSeriesError.at("series", f"modality {first.modality} is not "
+                                        f"supported; cervixai needs an MR series")
+    unusable = contrast.not_anatomical(first.facts, first.sop_class_name)
+    if unusable:
+        raise UnsupportedSeriesError.at("series", f"the series holds {unusable}; cervixai "
+                                        f"needs an anatomical MR series")
+    for obj in objects:
+        if "MOSAIC" in (obj.facts.image_type or "").upper():
+            raise UnsupportedSeriesError.at(
+                obj.field_name, f"'{obj.name}' is a mosaic image (several slices tiled in one "
+                f"frame); export the series as one image per slice")
+    for obj in objects:
+        check_pixel_module(obj, options.limits)
+    if not options.accept_lossy:
+        lossy = lossy_description(objects)
+        if lossy:
+            raise UnsupportedSeriesError.at("series", f"the series holds {lossy}; lossy "
+                                            f"compression is refused here (accept_lossy=False)")
+    _check_no_lost_slices(skipped, first.series_uid)
+    frames = [h for obj in objects for h in frame_headers(obj)]
+    _check_one_orientation(frames)
+    stack = build_stack(frames)
+    slices = len(stack.frames)
+    if slices < options.min_slices:
+        raise UnsupportedSeriesError.at("series", f"the series has {slices} slice(s); at least "
+                                        f"{options.min_slices} are needed")
+    decoded = slices * stack.rows * stack.columns * _FLOAT32_BYTES
+    if decoded > options.limits.max_decoded_bytes:
         raise UnsupportedSeriesError.at(
-            "series", f"the upload holds {len(candidates)} image series but exactly one is "
+            "series", f"the series would decode to {size_text(decoded)} ({slices} slices of "
+            f"{stack.rows}×{stack.columns}); the limit is "
+            f"{size_text(options.limits.max_decoded_bytes)} per series")
+    limit = options.model_max_slices
+    if limit is not None and slices > limit:
+        raise UnsupportedSeriesError.at(
+            "series", f"the series has {slices} slices but the segmentation model takes at most "
+            f"{limit} (a limit of the model, not of DICOM ingestion); send a series of at most "
+            f"{limit} slices, such as the coronal T2-weighted series")
+    return stack
+
+
+def _check_no_lost_slices(skipped: Sequence[SkippedObject], series_uid: str | None) -> None:
+    """An image of the series without pixel data means a lost slice, not an extra file."""
+    broken = [s for s in skipped if s.broken and s.series_uid == series_uid]
+    if broken:
+        raise NotDicomError([FieldViolation(
+            file_field(s.index), f"'{s.name}' is an image of the series ({s.kind}); the file "
+            f"is truncated or damaged") for s in broken])
+
+
+def _check_one_orientation(frames: Sequence[FrameHeader]) -> None:
+    """A localizer (or several stacks under one series) holds planes of several orientations."""
+    labels = {orientation_label(np.cross(f.orientation[:3], f.orientation[3:]))
+              for f in frames if f.orientation is not None}
+    if len(labels) > 1:
+        ordered = [x for x in ("sagittal", "coronal", "axial", "oblique") if x in labels]
+        raise UnsupportedSeriesError.at(
+            "series", f"the series holds images in {len(labels)} orientations "
+            f"({', '.join(ordered)}): a localizer or several stacks, not one volume")
+
+
+def choose_series(assessed: Sequence[Assessed],
+                  strict: bool) -> tuple[Assessed, list[str]]:
+    """The series to read and the warnings about the choice. One series: its problem is raised
+    as it is. Several: in strict mode an error listing them; otherwise the best usable one, or
+    one error listing every series and why it was set aside."""
+    if len(assessed) == 1:
+        [only] = assessed
+        if only.problem is not None:
+            raise only.problem
+        return only, []
+    if strict:
+        listed = "; ".join(a.candidate.describe() for a in assessed)
+        raise UnsupportedSeriesError.at(
+            "series", f"the upload holds {len(assessed)} image series but exactly one is "
             f"expected: {listed}. Send only the coronal T2-weighted fat-suppressed series")
-    chosen = max(candidates, key=SeriesCandidate.rank)
-    others = ", ".join(c.describe() for c in candidates if c is not chosen)
-    return chosen, [f"the upload holds {len(candidates)} image series; used "
-                    f"{chosen.describe()} ({RULE}) and ignored {others}"]
+    usable = sorted((a for a in assessed if a.problem is None),
+                    key=lambda a: a.candidate.rank(), reverse=True)
+    aside = "; ".join(f"{a.candidate.describe()}: {a.reason}" for a in assessed
+                      if a.problem is not None)
+    if not usable:
+        raise UnsupportedSeriesError.at(
+            "series", f"none of the {len(assessed)} image series in the upload can be used: "
+            f"{aside}. Send the coronal T2-weighted fat-suppressed series")
+    chosen, *others = usable
+    note = (f"the upload holds {len(assessed)} image series; used "
+            f"{chosen.candidate.describe(traits=True)} ({RULE})")
+    if others:
+        note += "; usable but ranked lower: " + ", ".join(
+            a.candidate.describe(traits=True) for a in others)
+    if aside:
+        note += f"; set aside: {aside}"
+    return chosen, [note]

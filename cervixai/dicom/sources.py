@@ -10,48 +10,29 @@ from __future__ import annotations
 
 import logging
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path, PurePosixPath
 
+from cervixai.dicom.compressed import gunzip, is_gzip
 from cervixai.dicom.errors import UploadError
+from cervixai.dicom.limits import DEFAULT_LIMITS, MIB, IngestLimits, size_text
 
 logger = logging.getLogger(__name__)
 
-_MIB = 1024 * 1024
-_CHUNK_BYTES = 1 * _MIB
+_CHUNK_BYTES = 1 * MIB
 
 # Extensions that never hold DICOM; files without an extension or with any other are sniffed.
 _NOT_DICOM_SUFFIXES = frozenset({
     ".txt", ".md", ".rst", ".json", ".xml", ".html", ".htm", ".csv", ".tsv", ".ini", ".cfg",
     ".log", ".pdf", ".doc", ".docx", ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff",
-    ".exe", ".dll", ".bat", ".sh", ".py", ".js", ".css", ".db", ".zip", ".gz", ".tar", ".7z",
+    ".exe", ".dll", ".bat", ".sh", ".py", ".js", ".css", ".db", ".zip", ".tgz", ".tar", ".7z",
     ".nii", ".mha", ".nrrd", ".lnk", ".inf",
 })
 # A DICOM file without the 128-byte preamble starts with its lowest group: file meta (0002),
 # identifying (0008), or rarely command (0000) / directory (0004), in either byte order.
 _FIRST_GROUPS = frozenset({0x0000, 0x0002, 0x0004, 0x0008})
-
-
-@dataclass(frozen=True)
-class IngestLimits:
-    """Bounds on an upload, so that a hostile or mistaken one cannot exhaust memory.
-
-    ``max_files`` counts the files that are read (skipped ones are not counted);
-    ``max_total_bytes`` bounds their summed size and ``max_file_bytes`` each one, uncompressed.
-    ``max_pixels_per_frame`` bounds Rows × Columns before pixel data is decoded.
-    """
-
-    max_files: int = 2000
-    max_total_bytes: int = 50 * _MIB
-    max_file_bytes: int = 50 * _MIB
-    max_pixels_per_frame: int = 2048 * 2048
-
-    def __post_init__(self) -> None:
-        for name in ("max_files", "max_total_bytes", "max_file_bytes", "max_pixels_per_frame"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"IngestLimits.{name} must be a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -74,7 +55,12 @@ def is_ignored_name(name: str) -> bool:
     base = parts[-1]
     if any(p == "__MACOSX" for p in parts) or base.startswith(".") or base.upper() == "DICOMDIR":
         return True
-    return PurePosixPath(base).suffix.lower() in _NOT_DICOM_SUFFIXES
+    lower = base.lower()
+    if lower.endswith(".gz"):  # IM0001.dcm.gz is unpacked; report.pdf.gz, x.tar.gz are not DICOM
+        lower = lower[:-3]
+        if lower.upper() == "DICOMDIR":
+            return True
+    return PurePosixPath(lower).suffix in _NOT_DICOM_SUFFIXES
 
 
 def looks_like_dicom(data: bytes) -> bool:
@@ -87,7 +73,7 @@ def looks_like_dicom(data: bytes) -> bool:
             or int.from_bytes(data[:2], "big") in _FIRST_GROUPS)
 
 
-def read_sources(path: str | Path, *, limits: IngestLimits = IngestLimits()) -> list[DicomSource]:
+def read_sources(path: str | Path, *, limits: IngestLimits = DEFAULT_LIMITS) -> list[DicomSource]:
     """The DICOM files at ``path``: a folder (recursively), a single file, or a ``.zip`` archive.
 
     DICOMDIR and obviously non-DICOM files are skipped; sources are named by their path relative
@@ -99,7 +85,7 @@ def read_sources(path: str | Path, *, limits: IngestLimits = IngestLimits()) -> 
 
 
 def scan_path(path: str | Path, *,
-              limits: IngestLimits = IngestLimits()) -> tuple[list[DicomSource], list[str]]:
+              limits: IngestLimits = DEFAULT_LIMITS) -> tuple[list[DicomSource], list[str]]:
     """Like :func:`read_sources`, also returning the names of the files that were skipped."""
     root = Path(path)
     if root.is_dir():
@@ -109,10 +95,13 @@ def scan_path(path: str | Path, *,
     if root.suffix.lower() == ".zip" or zipfile.is_zipfile(root):
         return _scan_zip(_read_file(root, root.name, limits), limits)
     data = _read_file(root, root.name, limits)
+    if is_gzip(data):
+        data = gunzip(data, name=root.name, field="path", limits=limits,
+                      budget=limits.max_total_bytes)
     return [DicomSource(root.name, data)], []
 
 
-def sources_from_zip(data: bytes, *, limits: IngestLimits = IngestLimits()) -> list[DicomSource]:
+def sources_from_zip(data: bytes, *, limits: IngestLimits = DEFAULT_LIMITS) -> list[DicomSource]:
     """The DICOM files in a zip archive (an upload), named by their entry path.
 
     Directory entries, ``__MACOSX/``, ``.DS_Store``, DICOMDIR and obviously non-DICOM entries are
@@ -133,12 +122,28 @@ def check_upload_size(sources: list[DicomSource] | tuple[DicomSource, ...],
     for index, source in enumerate(sources):
         if len(source.data) > limits.max_file_bytes:
             raise UploadError.at(f"dicom_files[{index}]", f"'{source.name}' is "
-                                 f"{_size(len(source.data))}; the limit is "
-                                 f"{_size(limits.max_file_bytes)} per file")
+                                 f"{size_text(len(source.data))}; the limit is "
+                                 f"{size_text(limits.max_file_bytes)} per file")
         total += len(source.data)
     if total > limits.max_total_bytes:
-        raise UploadError.at("dicom_files", f"the files total {_size(total)}; the limit is "
-                             f"{_size(limits.max_total_bytes)}")
+        raise UploadError.at("dicom_files", f"the files total {size_text(total)}; the limit is "
+                             f"{size_text(limits.max_total_bytes)}")
+
+
+def gunzip_sources(sources: Sequence[DicomSource], limits: IngestLimits) -> list[DicomSource]:
+    """Uploaded sources with every gzip file unpacked, together within ``limits``, named as
+    they were uploaded (``dicom_files[i]`` in errors)."""
+    total = sum(len(s.data) for s in sources if not is_gzip(s.data))
+    out = []
+    for index, source in enumerate(sources):
+        if not is_gzip(source.data):
+            out.append(source)
+            continue
+        data = gunzip(source.data, name=source.name, field=f"dicom_files[{index}]",
+                      limits=limits, budget=limits.max_total_bytes - total)
+        total += len(data)
+        out.append(DicomSource(source.name, data))
+    return out
 
 
 def _scan_folder(root: Path, limits: IngestLimits) -> tuple[list[DicomSource], list[str]]:
@@ -151,16 +156,20 @@ def _scan_folder(root: Path, limits: IngestLimits) -> tuple[list[DicomSource], l
             skipped.append(name)
             continue
         if len(sources) >= limits.max_files:
-            raise UploadError.at("path", f"the folder holds more than {limits.max_files} files; "
-                                 f"send one series at a time")
+            raise UploadError.at("path", f"the folder holds more than {limits.max_files} "
+                                 f"DICOM files; the limit is {limits.max_files} files")
         data = _read_file(file, name, limits)
+        if is_gzip(data):
+            data = gunzip(data, name=name, field="path", limits=limits,
+                          budget=limits.max_total_bytes - total)
         if not looks_like_dicom(data):
             skipped.append(name)
             continue
         total += len(data)
         if total > limits.max_total_bytes:
-            raise UploadError.at("path", f"the files in the folder exceed "
-                                 f"{_size(limits.max_total_bytes)}; send one series at a time")
+            raise UploadError.at("path", f"the DICOM files in the folder total more than "
+                                 f"{size_text(limits.max_total_bytes)}; the limit is "
+                                 f"{size_text(limits.max_total_bytes)} (unpacked)")
         sources.append(DicomSource(name, data))
     if skipped:
         logger.info("skipped %d non-DICOM files in a folder", len(skipped))
@@ -171,8 +180,8 @@ def _read_file(file: Path, name: str, limits: IngestLimits) -> bytes:
     try:
         size = file.stat().st_size
         if size > limits.max_file_bytes:
-            raise UploadError.at("path", f"'{name}' is {_size(size)}; the limit is "
-                                 f"{_size(limits.max_file_bytes)} per file")
+            raise UploadError.at("path", f"'{name}' is {size_text(size)}; the limit is "
+                                 f"{size_text(limits.max_file_bytes)} per file")
         with file.open("rb") as handle:
             data = handle.read(limits.max_file_bytes + 1)
     except OSError as e:
@@ -180,7 +189,7 @@ def _read_file(file: Path, name: str, limits: IngestLimits) -> bytes:
                              ) from e
     if len(data) > limits.max_file_bytes:  # grew after stat, or a special file
         raise UploadError.at("path", f"'{name}' is larger than the limit of "
-                             f"{_size(limits.max_file_bytes)} per file")
+                             f"{size_text(limits.max_file_bytes)} per file")
     return data
 
 
@@ -201,16 +210,19 @@ def _scan_zip(data: bytes, limits: IngestLimits) -> tuple[list[DicomSource], lis
         for entry in wanted:
             if entry.file_size > limits.max_file_bytes:
                 raise UploadError.at("archive", f"entry '{entry.filename}' unpacks to "
-                                     f"{_size(entry.file_size)}; the limit is "
-                                     f"{_size(limits.max_file_bytes)} per file")
+                                     f"{size_text(entry.file_size)}; the limit is "
+                                     f"{size_text(limits.max_file_bytes)} per file")
             declared += entry.file_size
         if declared > limits.max_total_bytes:
-            raise UploadError.at("archive", f"the archive unpacks to {_size(declared)}; the "
-                                 f"limit is {_size(limits.max_total_bytes)}")
+            raise UploadError.at("archive", f"the archive unpacks to {size_text(declared)}; the "
+                                 f"limit is {size_text(limits.max_total_bytes)}")
         sources: list[DicomSource] = []
         total = 0
         for entry in wanted:
             content = _unpack(archive, entry, limits, limits.max_total_bytes - total)
+            if is_gzip(content):
+                content = gunzip(content, name=entry.filename, field="archive", limits=limits,
+                                 budget=limits.max_total_bytes - total)
             total += len(content)
             if looks_like_dicom(content):
                 sources.append(DicomSource(entry.filename, content))
@@ -236,7 +248,7 @@ def _unpack(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, limits: IngestLimi
                                     if cap == limits.max_file_bytes
                                     else (limits.max_total_bytes, "for the whole archive"))
                     raise UploadError.at("archive", f"entry '{entry.filename}' unpacks to more "
-                                         f"than its header says; the limit is {_size(limit)} "
+                                         f"than its header says; the limit is {size_text(limit)} "
                                          f"{scope}")
                 chunks.append(chunk)
     except RuntimeError as e:  # zipfile raises RuntimeError for encrypted entries
@@ -249,11 +261,3 @@ def _unpack(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, limits: IngestLimi
         raise UploadError.at("archive", f"entry '{entry.filename}' is damaged and cannot be "
                              f"unpacked") from e
     return b"".join(chunks)
-
-
-def _size(n: int) -> str:
-    if n >= _MIB:
-        return f"{n / _MIB:.1f} MiB"
-    if n >= 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n} bytes"

@@ -168,12 +168,14 @@ def test_broken_archives_are_refused(data) -> None:
 
 def test_folder_limits(kit, tmp_path) -> None:
     write_series(kit.phantom(depth=3), tmp_path)
-    with pytest.raises(UploadError, match="more than 2 files"):
+    with pytest.raises(UploadError, match="more than 2 DICOM files; the limit is 2 files"):
         read_sources(tmp_path, limits=IngestLimits(max_files=2))
     with pytest.raises(UploadError, match=r"is 1\d\d.\d KiB; the limit is 100.0 KiB per file"):
         read_sources(tmp_path, limits=IngestLimits(max_file_bytes=100 * 1024))
-    with pytest.raises(UploadError, match=r"exceed 200.0 KiB"):
+    with pytest.raises(UploadError, match=r"total more than 200.0 KiB; the limit is 200.0 KiB "
+                       r"\(unpacked\)") as info:
         read_sources(tmp_path, limits=IngestLimits(max_total_bytes=200 * 1024))
+    assert "one series at a time" not in str(info.value)
 
 
 def test_a_missing_path_or_an_empty_folder_is_refused(tmp_path) -> None:
@@ -188,5 +190,5 @@ def test_a_missing_path_or_an_empty_folder_is_refused(tmp_path) -> None:
 def test_limits_are_validated() -> None:
     with pytest.raises(ValueError, match="max_files must be a positive integer, got 0"):
         IngestLimits(max_files=0)
-    with pytest.raises(ValueError, match="min_slices <= max_slices"):
-        IngestOptions(min_slices=5, max_slices=4)
+    with pytest.raises(ValueError, match="min_slices <= model_max_slices"):
+        IngestOptions(min_slices=5, model_max_slices=4)
