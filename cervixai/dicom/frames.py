@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import struct
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,8 +198,8 @@ def _number(value: Any) -> float | None:
             value = struct.unpack("<f", value)[0]
         else:
             return None
-    if isinstance(value, list | tuple):
-        value = value[0] if value else None
+    if isinstance(value, SequenceABC) and not isinstance(value, str):  # MultiValue, list
+        value = value[0] if len(value) else None
     try:
         number = float(value)
     except (TypeError, ValueError):

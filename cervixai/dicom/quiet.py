@@ -1,14 +1,15 @@
 """pydicom's own messages, kept out of stderr and the logs: they quote element values (UIDs,
 names) verbatim, e.g. ``Invalid value for VR UI: '1.2.840....'``.
 
-:func:`quiet_pydicom` (called once when :mod:`cervixai.dicom` is imported; idempotent) makes
-this package the owner of pydicom's diagnostics in its process:
+:func:`quiet_pydicom` (called when :mod:`cervixai.dicom` is imported and by every
+:func:`~cervixai.dicom.load_series`) makes this package the owner of pydicom's diagnostics:
 
-- the ``pydicom`` logger stops propagating to the root logger; a handler counts its records
-  of WARNING and above by level and re-logs each at DEBUG on ``cervixai.dicom.quiet`` with every
-  quoted value, UID-like and digit run replaced by ``…``;
+- a filter on the ``pydicom`` logger and its child loggers rewrites every record before any
+  handler sees it: each quoted value, UID-like and digit run is replaced by ``…``, and the
+  record is demoted to DEBUG and dropped unless ``cervixai.dicom`` logs DEBUG; records of
+  WARNING and above are counted by level (:func:`pydicom_message_counts`);
 - Python warnings raised from pydicom's modules are ignored (pydicom's ``warn_and_log`` sends
-  the same text to its logger too, which is counted above).
+  the same text to its logger too, which is redacted and counted above).
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ import threading
 import warnings
 from collections import Counter
 
-logger = logging.getLogger(__name__)
+_OWN = logging.getLogger("cervixai.dicom")
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|b'[^']*'")
 _DIGITS = re.compile(r"\d[\d.^\\ -]*")  # UIDs, dates, numbers, multi-valued numbers
 _PYDICOM_MODULES = r"pydicom(\.|$)"
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
-_installed = False
 
 
 def redact(text: str) -> str:
@@ -34,32 +34,38 @@ def redact(text: str) -> str:
     return _DIGITS.sub("…", _QUOTED.sub("'…'", text))
 
 
-class _Relay(logging.Handler):
-    """Counts pydicom's records and re-logs them, redacted, at DEBUG."""
+class _Redact(logging.Filter):
+    """Rewrites a pydicom record in place: values redacted, level DEBUG, counted."""
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def filter(self, record: logging.LogRecord) -> bool:
         try:
             text = redact(record.getMessage())
-        except Exception:  # a record whose arguments do not format: count it all the same
+        except Exception:  # a record whose arguments do not format
             text = "(unformattable message)"
-        with _lock:
-            _counts[record.levelname] += 1
-        logger.debug("pydicom %s: %s", record.levelname.lower(), text)
+        if record.levelno >= logging.WARNING:
+            with _lock:
+                _counts[record.levelname] += 1
+        record.msg, record.args = f"pydicom {record.levelname.lower()}: {text}", ()
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        # handlers seldom filter by level: decide here, as cervixai.dicom's own DEBUG would
+        return _OWN.isEnabledFor(logging.DEBUG)
+
+
+_FILTER = _Redact()
 
 
 def quiet_pydicom() -> None:
-    """Route pydicom's logger and warnings as described in the module docstring. The logger is
-    set up once; the warnings filter is re-added when missing, because ``catch_warnings``
-    blocks (test runners, callers) restore the filter list they started with — so
-    :func:`cervixai.dicom.load_series` calls this on every call (a list scan)."""
-    global _installed
+    """Route pydicom's loggers and warnings as described in the module docstring. Filters are
+    added to the pydicom loggers that exist (idempotent: a filter is added once per logger);
+    the warnings filter is re-added when missing, because ``catch_warnings`` blocks (test
+    runners, callers) restore the filter list they started with (a list scan)."""
+    names = ["pydicom", *(n for n in list(logging.Logger.manager.loggerDict)
+                          if n.startswith("pydicom."))]
     with _lock:
-        first = not _installed
-        _installed = True
-    if first:
-        pydicom_logger = logging.getLogger("pydicom")
-        pydicom_logger.propagate = False
-        pydicom_logger.addHandler(_Relay(level=logging.WARNING))
+        for name in names:
+            target = logging.getLogger(name)
+            if _FILTER not in target.filters:
+                target.addFilter(_FILTER)
     if not any(f[0] == "ignore" and f[3] is not None and f[3].pattern == _PYDICOM_MODULES
                for f in warnings.filters):
         warnings.filterwarnings("ignore", module=_PYDICOM_MODULES)
