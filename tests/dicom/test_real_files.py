@@ -136,9 +136,11 @@ def test_a_real_study_folder_with_dicomdir_and_several_series() -> None:
     with pytest.raises(InvalidInput) as info:
         load_series_from_path(folder, options=IngestOptions(strict_single_series=True))
     assert "image series but exactly one is expected" in str(info.value)
-    try:
-        series = load_series_from_path(folder)
-    except InvalidInput as e:  # the preferred MR series there is a 3-plane localizer
-        assert "ImageOrientationPatient differs" in str(e)
-    else:
-        assert series.info.modality == "MR"
+    series = load_series_from_path(folder)
+    assert series.info.modality == "MR"
+    [note] = [w for w in series.warnings if w.startswith("the upload holds 13 image series")]
+    set_aside = note.split("; set aside: ")[1]
+    assert "series 2 'T/S/C RF FAST PILOT' (MR, coronal, 3 slices): the series holds images in " \
+           "3 orientations (sagittal, coronal, axial): a localizer" in set_aside  # 3-plane
+    assert "modality CT is not supported" in set_aside
+    assert "'ANGIO Projected from   C'" in set_aside
