@@ -1,7 +1,8 @@
 "use strict";
 // The clinician's page: builds the form from GET /v1/schema, posts to /v1/assessments and
 // shows the slice viewer with the lesion outline, the risks beside each model's operating
-// characteristics, the survival curves and the warnings. A result is only ever shown under the
+// characteristics, the survival curves, the warnings and links to download the result objects
+// (DICOM SEG, DICOM SR, FHIR Bundle; Blob URLs made from the reply, revoked with the result). A result is only ever shown under the
 // submission that produced it: it is removed as soon as a new submission starts (or new files
 // are chosen), and stays removed if that submission fails.
 
@@ -10,6 +11,9 @@ let schema = null;
 let result = null;
 let mask = null;
 let slices = [];
+// the Blob URLs of the result objects' download links: they hold the patient's identity, so
+// they live exactly as long as the result on screen
+let downloadUrls = [];
 // Bumped whenever the result is cleared, so that a slice still decoding for the previous
 // patient is not drawn over the cleared canvas.
 let generation = 0;
@@ -21,6 +25,12 @@ const LABELS = {
   TASK_DEATH: "Death",
   SURVIVAL_OUTCOME_RFS: "Recurrence-free survival",
   SURVIVAL_OUTCOME_OS: "Overall survival",
+};
+const RESULT_KINDS = "dicom-seg,dicom-sr,fhir";
+const RESULT_LABELS = {
+  RESULT_KIND_DICOM_SEG: "DICOM SEG: the lesion contour",
+  RESULT_KIND_DICOM_SR: "DICOM SR: measurements and risks",
+  RESULT_KIND_FHIR: "FHIR R4 Bundle: measurements and risks",
 };
 
 function stage() {
@@ -101,9 +111,12 @@ function clearResult() {
   result = null;
   mask = null;
   slices = [];
+  for (const url of downloadUrls) URL.revokeObjectURL(url);
+  downloadUrls = [];
+  $("#downloads-block").hidden = true;
   $("#result").hidden = true;
   for (const selector of ["#risks tbody", "#survival tbody", "#warnings", "#models", "#timings",
-    "#curves-legend"]) $(selector).replaceChildren();
+    "#curves-legend", "#downloads"]) $(selector).replaceChildren();
   for (const selector of ["#request-id", "#measurements", "#slice-number", "#risk-sources",
     "#survival-sources"]) $(selector).textContent = "";
   for (const canvas of [$("#slice"), $("#curves")]) {
@@ -123,6 +136,7 @@ async function submit(event) {
   const body = new FormData();
   body.append("stage", stage());
   body.append("clinical", JSON.stringify(clinical));
+  body.append("results", RESULT_KINDS);
   for (const file of $("#files").files) body.append("files", file, file.name);
   $("#submit").disabled = true;
   $("#status").textContent = "Assessing…";
@@ -241,6 +255,25 @@ function show(data) {
     li.textContent = `${t.stage}: ${fmt(t.seconds, 2)} s`;
     $("#timings").appendChild(li);
   }
+  showDownloads(data.result_objects || []);
+}
+
+// One download link per result object, its bytes decoded from the reply's base64 into a Blob.
+function showDownloads(objects) {
+  const list = $("#downloads");
+  for (const o of objects) {
+    const bytes = Uint8Array.from(atob(o.content || ""), (c) => c.charCodeAt(0));
+    const url = URL.createObjectURL(new Blob([bytes], { type: o.media_type }));
+    downloadUrls.push(url);
+    const link = el("a", "", o.filename);
+    link.href = url;
+    link.download = o.filename;
+    link.type = o.media_type;
+    link.dataset.kind = o.kind;
+    list.appendChild(el("li", "", link, el("span", "detail",
+      ` ${RESULT_LABELS[o.kind] || o.kind} (${(bytes.length / 1024).toFixed(0)} kB)`)));
+  }
+  $("#downloads-block").hidden = objects.length === 0;
 }
 
 function percent(x, digits = 0) {

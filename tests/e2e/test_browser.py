@@ -252,3 +252,42 @@ def test_errors_appear_next_to_their_field(browser, system) -> None:
         ".length > 0", timeout=60_000)
     assert "outside the plausible range" in error.inner_text()
     assert "invalid" in (page.get_attribute("#field-age_years", "class") or "")
+
+
+def test_the_results_to_file_can_be_downloaded(browser, system, tmp_path: Path) -> None:
+    """After an assessment the page links the DICOM SEG, the DICOM SR and the FHIR Bundle
+    (Blob URLs of the reply's objects); the links go with the result when other files are
+    chosen."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    page.goto(system.http_url)
+    page.check("input[name=stage][value=postoperative]")
+    _fill(page, system.record)
+    page.set_input_files("#files", [str(p) for p in system.series_files])
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    links = page.locator("#downloads a[download]")
+    assert links.count() == 3
+    assert [links.nth(i).get_attribute("download") for i in range(3)] == [
+        "segmentation.dcm", "report.dcm", "bundle.json"]
+    assert [links.nth(i).get_attribute("data-kind") for i in range(3)] == [
+        "RESULT_KIND_DICOM_SEG", "RESULT_KIND_DICOM_SR", "RESULT_KIND_FHIR"]
+    assert page.locator("#downloads-block").is_visible()
+    # each link holds its object: DICOM files with their preamble and "DICM", the FHIR JSON
+    heads = page.evaluate("""async () => Promise.all(
+        [...document.querySelectorAll('#downloads a')].map(async (a) => {
+            const bytes = new Uint8Array(await (await fetch(a.href)).arrayBuffer());
+            return [a.href.startsWith('blob:'), bytes.length,
+                    String.fromCharCode(...bytes.slice(128, 132)),
+                    String.fromCharCode(...bytes.slice(0, 1))]; }))""")
+    assert [h[0] for h in heads] == [True, True, True]
+    assert [h[2] for h in heads[:2]] == ["DICM", "DICM"] and heads[2][3] == "{"
+    with page.expect_download() as info:
+        links.nth(2).click()
+    saved = tmp_path / "bundle.json"
+    info.value.save_as(saved)
+    assert json.loads(saved.read_text())["resourceType"] == "Bundle"
+    notes = tmp_path / "notes.txt"
+    notes.write_text("another patient's files")
+    page.set_input_files("#files", [str(notes)])
+    assert page.locator("#downloads a").count() == 0
+    assert page.locator("#downloads-block").is_hidden()

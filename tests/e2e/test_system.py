@@ -196,3 +196,48 @@ def test_up_runs_the_system_from_a_bundle(system_bundle, e2e_cohort, tmp_path: P
         assert re.search(rf"^  {name} +SERVING on 127\.0\.0\.1:\d+$", out, re.MULTILINE), name
     assert "example: postoperative assessment" in out and "%" in out
     assert "stopped (exit code 0)" in out
+
+
+def test_command_line_client_writes_the_result_objects(system, tmp_path: Path) -> None:
+    import pydicom
+
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps(system.record))
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [sys.executable, "-m", "cervixai.cli", "assess", "--stage", "postoperative",
+         "--clinical", str(record), "--gateway", system.grpc_address, "--out", str(out),
+         "--subject", "Patient/e2e-42", str(system.series_files[0].parent)],
+        capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert f"wrote segmentation.dcm, report.dcm, bundle.json to {out}" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["bundle.json", "report.dcm",
+                                                     "segmentation.dcm"]
+    source = pydicom.dcmread(system.series_files[0], stop_before_pixels=True)
+    seg = pydicom.dcmread(out / "segmentation.dcm")
+    sr = pydicom.dcmread(out / "report.dcm")
+    assert (seg.Modality, sr.Modality) == ("SEG", "SR")
+    for ds in (seg, sr):
+        assert ds.StudyInstanceUID == source.StudyInstanceUID
+        assert ds.PatientID == source.PatientID
+    bundle = json.loads((out / "bundle.json").read_text())
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
+    assert any(e["resource"].get("subject") == {"reference": "Patient/e2e-42"}
+               for e in bundle["entry"])
+    # only the SR asked for, with --json: stdout stays one JSON document naming the file
+    only_sr = tmp_path / "sr-only"
+    as_json = subprocess.run(
+        [sys.executable, "-m", "cervixai.cli", "assess", "--stage", "postoperative",
+         "--clinical", str(record), "--gateway", system.grpc_address, "--out", str(only_sr),
+         "--results", "dicom-sr", "--json", str(system.series_files[0].parent)],
+        capture_output=True, text=True, timeout=180)
+    assert as_json.returncode == 0, as_json.stderr
+    objects = json.loads(as_json.stdout)["result_objects"]
+    assert [(o["kind"], o["path"]) for o in objects] == [
+        ("RESULT_KIND_DICOM_SR", str(only_sr / "report.dcm"))]
+    assert [p.name for p in only_sr.iterdir()] == ["report.dcm"]
+    bad = subprocess.run(
+        [sys.executable, "-m", "cervixai.cli", "assess", "--stage", "postoperative",
+         "--clinical", str(record), "--out", str(only_sr), "--results", "dicom-seg,pdf",
+         str(system.series_files[0].parent)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--results" in bad.stderr
