@@ -8,3 +8,7 @@ from __future__ import annotations
 IN_PLANE = 256
 SLICE_SHAPE = (IN_PLANE, IN_PLANE)
 SLICE_PIXELS = IN_PLANE * IN_PLANE
+# The deepest volume the served segmenter takes by default (CERVIXAI_SEGMENTER_MAX_SLICES): a
+# 64-slice volume is 16 MiB of float32, within the 64 MiB gRPC message limit with its reply.
+# The study's series have 18-30 slices.
+MODEL_MAX_SLICES = 64

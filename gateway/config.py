@@ -6,8 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cervixai.grid import MODEL_MAX_SLICES
 from cervixai.service.components import CLASSIFIER, GATEWAY, SEGMENTER, SURVIVAL, Component
-from cervixai.service.config import ServerConfig
+from cervixai.service.config import ServerConfig, integer_variable
 
 MB = 1000 * 1000
 
@@ -32,8 +33,11 @@ class GatewayConfig:
     ``CERVIXAI_GATEWAY_SEGMENT_TIMEOUT_SECONDS`` [60], ``..._CLASSIFY_TIMEOUT_SECONDS`` [10],
     ``..._SURVIVAL_TIMEOUT_SECONDS`` [10], ``..._REQUEST_TIMEOUT_SECONDS`` [120] (whole
     request, HTTP), ``..._MAX_UPLOAD_BYTES`` [50000000], ``..._AUDIT_LOG`` [stderr], and
-    ``CERVIXAI_BACKEND_TLS_CA`` (PEM; TLS to the backends when set), ``CERVIXAI_BUNDLE``
-    (optional: the bundle whose manifest and model card ``GET /v1/models`` serves).
+    ``CERVIXAI_BACKEND_TLS_CA`` (PEM; TLS to the backends when set),
+    ``CERVIXAI_SEGMENTER_MAX_SLICES`` [64] (the segmenter's depth limit, the same variable the
+    segmenter reads: the gateway refuses or sets aside deeper series at ingestion),
+    ``CERVIXAI_BUNDLE`` (optional: the bundle whose manifest and model card ``GET /v1/models``
+    serves).
     """
 
     grpc: ServerConfig
@@ -47,6 +51,7 @@ class GatewayConfig:
     audit_log: str | None = None
     backend_tls_ca: str | None = None
     bundle: str | None = None    # read only for GET /v1/models (manifest and model card)
+    model_max_slices: int = MODEL_MAX_SLICES
 
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 1:
@@ -97,4 +102,6 @@ class GatewayConfig:
             audit_log=env.get(f"{p}_AUDIT_LOG") or None,
             backend_tls_ca=env.get("CERVIXAI_BACKEND_TLS_CA") or None,
             bundle=env.get("CERVIXAI_BUNDLE") or None,
+            model_max_slices=integer_variable(env, f"{SEGMENTER.prefix}_MAX_SLICES",
+                                              MODEL_MAX_SLICES),
         )

@@ -30,6 +30,7 @@ from cervixai.dicom import IngestedSeries, IngestLimits, IngestOptions, load_ser
 from cervixai.dicom.sources import sources_from_zip
 from cervixai.errors import FieldViolation, InvalidInput
 from cervixai.features import extract
+from cervixai.grid import MODEL_MAX_SLICES
 from cervixai.masks import decode_mask
 from cervixai.results import build_results
 from cervixai.wire import geometry_to_proto, volume_to_proto
@@ -89,10 +90,15 @@ class _Clock:
 class Pipeline:
     """Orchestrates one assessment over the backends."""
 
-    def __init__(self, backends: Backends, max_upload_bytes: int) -> None:
+    def __init__(self, backends: Backends, max_upload_bytes: int,
+                 model_max_slices: int = MODEL_MAX_SLICES) -> None:
         self.backends = backends
+        # the segmenter's depth limit, checked at ingestion so that a deeper series is the
+        # caller's 400 (and, in a study, set aside for another series), not the segmenter's
+        # refusal of a volume the gateway built
         self.options = IngestOptions(limits=IngestLimits(max_total_bytes=max_upload_bytes,
-                                                         max_file_bytes=max_upload_bytes))
+                                                         max_file_bytes=max_upload_bytes),
+                                     model_max_slices=model_max_slices)
         self._parallel = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gateway-fanout")
 
     def close(self) -> None:

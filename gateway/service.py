@@ -21,7 +21,7 @@ class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.backends = Backends(config)
-        self.pipeline = Pipeline(self.backends, config.max_upload_bytes)
+        self.pipeline = Pipeline(self.backends, config.max_upload_bytes, config.model_max_slices)
         self.audit = AuditLog(config.audit_log)
 
     def close(self) -> None:

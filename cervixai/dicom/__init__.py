@@ -20,8 +20,9 @@ from cervixai.dicom.ingest import (
     load_series_from_path,
 )
 from cervixai.dicom.limits import IngestLimits
-from cervixai.dicom.options import MODEL_MAX_SLICES, IngestOptions
+from cervixai.dicom.options import IngestOptions
 from cervixai.dicom.sources import DicomSource, read_sources, sources_from_zip
+from cervixai.grid import MODEL_MAX_SLICES
 
 __all__ = [
     "MODEL_MAX_SLICES",

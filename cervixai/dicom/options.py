@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cervixai.dicom.limits import IngestLimits
+from cervixai.grid import MODEL_MAX_SLICES
 
 # The segmentation model's depth: the segmenter refuses deeper volumes itself
 # (CERVIXAI_SEGMENTER_MAX_SLICES, default 64). Ingestion reads any depth within
 # IngestLimits.max_decoded_bytes; a deeper series is set aside for this model, with a message
 # that says the limit is the model's, so that the caller gets a 400 and not the segmenter's
 # refusal of a volume the gateway built.
-MODEL_MAX_SLICES = 64
 
 
 @dataclass(frozen=True)

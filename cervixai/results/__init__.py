@@ -47,7 +47,8 @@ def build_results(series: IngestedSeries, mask: npt.NDArray[np.bool_],
                   response: gateway_pb2.AssessResponse, kinds: Collection[str],
                   subject: str = "") -> list[ResultObject]:
     """The requested result objects, in the order of :data:`KINDS`. The SR references the SEG,
-    so asking for the SR builds the SEG too (returned only when asked for)."""
+    so asking for the SR returns the SEG too: an SR filed without the SEG it cites would point
+    the PACS at an instance it never receives."""
     from cervixai.results.fhir import build_fhir
     from cervixai.results.seg import build_seg
     from cervixai.results.sr import build_sr
@@ -60,9 +61,8 @@ def build_results(series: IngestedSeries, mask: npt.NDArray[np.bool_],
         if series.source is None:
             raise ValueError("the series was ingested without its source instances")
         seg = build_seg(series.source, mask, response.segmentation.model)
-        if "dicom-seg" in kinds:
-            out.append(ResultObject("dicom-seg", DICOM_MEDIA_TYPE, "segmentation.dcm",
-                                    _encode(seg)))
+        out.append(ResultObject("dicom-seg", DICOM_MEDIA_TYPE, "segmentation.dcm",
+                                _encode(seg)))
         if "dicom-sr" in kinds:
             out.append(ResultObject("dicom-sr", DICOM_MEDIA_TYPE, "report.dcm",
                                     _encode(build_sr(series.source, seg, response))))

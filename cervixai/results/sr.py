@@ -74,7 +74,7 @@ def _lesion_group(source: SourceSlices, seg: Dataset,
     algorithm = _algorithm(segmentation.model)
     measurements = [
         hd.sr.Measurement(name=codes.SCT.Volume, value=float(m.volume_ml),
-                          unit=hd.sr.CodedConcept("ml", "UCUM", "milliliter"),
+                          unit=hd.sr.CodedConcept("mL", "UCUM", "milliliter"),
                           algorithm_id=algorithm),
         hd.sr.Measurement(name=codes.SCT.Diameter, value=float(m.max_diameter_mm),
                           unit=codes.UCUM.Millimeter, algorithm_id=algorithm),

@@ -7,11 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cervixai.grid import MODEL_MAX_SLICES
 from cervixai.service.config import integer_variable
 
-# A 64-slice 256×256 float32 volume is 16 MiB; the 64 MiB message limit leaves room for its
-# probabilities in the reply. Series in the study have 18–30 slices.
-DEFAULT_MAX_SLICES = 64
+DEFAULT_MAX_SLICES = MODEL_MAX_SLICES
 PROVIDERS = ("auto", "cpu", "cuda")
 
 

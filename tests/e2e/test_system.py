@@ -224,7 +224,8 @@ def test_command_line_client_writes_the_result_objects(system, tmp_path: Path) -
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
     assert any(e["resource"].get("subject") == {"reference": "Patient/e2e-42"}
                for e in bundle["entry"])
-    # only the SR asked for, with --json: stdout stays one JSON document naming the file
+    # only the SR asked for, with --json: stdout stays one JSON document naming the files; the
+    # SR comes with the SEG it cites
     only_sr = tmp_path / "sr-only"
     as_json = subprocess.run(
         [sys.executable, "-m", "cervixai.cli", "assess", "--stage", "postoperative",
@@ -234,8 +235,9 @@ def test_command_line_client_writes_the_result_objects(system, tmp_path: Path) -
     assert as_json.returncode == 0, as_json.stderr
     objects = json.loads(as_json.stdout)["result_objects"]
     assert [(o["kind"], o["path"]) for o in objects] == [
+        ("RESULT_KIND_DICOM_SEG", str(only_sr / "segmentation.dcm")),
         ("RESULT_KIND_DICOM_SR", str(only_sr / "report.dcm"))]
-    assert [p.name for p in only_sr.iterdir()] == ["report.dcm"]
+    assert sorted(p.name for p in only_sr.iterdir()) == ["report.dcm", "segmentation.dcm"]
     bad = subprocess.run(
         [sys.executable, "-m", "cervixai.cli", "assess", "--stage", "postoperative",
          "--clinical", str(record), "--out", str(only_sr), "--results", "dicom-seg,pdf",

@@ -105,7 +105,9 @@ def test_the_sr_states_the_apis_numbers() -> None:
 
     series = _series(256)
     response = _response(volume_ml=17.25, diameter=40.5)
-    (sr_object,) = build_results(series, _mask(series.volume.shape), response, ["dicom-sr"])
+    seg_object, sr_object = build_results(series, _mask(series.volume.shape), response,
+                                          ["dicom-sr"])   # the SR brings the SEG it cites
+    assert seg_object.kind == "dicom-seg"
     sr = hd.sr.srread(io.BytesIO(sr_object.content))
     numbers = {item.ConceptNameCodeSequence[0].CodeMeaning: float(
         item.MeasuredValueSequence[0].NumericValue)
@@ -149,7 +151,7 @@ def test_dciodvfy_finds_no_error(tmp_path: Path, matrix: int, empty: bool) -> No
 @needs_dcmtk
 def test_dsrdump_renders_the_sr(tmp_path: Path) -> None:
     series = _series(256)
-    (sr_object,) = build_results(series, _mask(series.volume.shape), _response(), ["dicom-sr"])
+    _, sr_object = build_results(series, _mask(series.volume.shape), _response(), ["dicom-sr"])
     path = tmp_path / "report.dcm"
     path.write_bytes(sr_object.content)
     out = subprocess.run(["dsrdump", str(path)], capture_output=True, text=True, timeout=60)
