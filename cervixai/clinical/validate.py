@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 
@@ -25,6 +26,12 @@ from cervixai.errors import FieldViolation, InvalidInput
 
 Value = float | str | None
 
+# A number sent as text: ASCII decimal only. Python's float() also takes "４８", "٤٨", "४८" and
+# "4_8", which no clinical system means as 48.
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+_ASCII_SPACE = " \t\r\n\f\v"
+_NAMED_UNKNOWN = 5  # unknown variables reported by name; the rest are counted
+_KEY_CHARS = 64     # how much of an unknown key a violation quotes
 _TRUE_WORDS = {"yes", "true", "1", "y"}
 _FALSE_WORDS = {"no", "false", "0", "n"}
 
@@ -89,18 +96,30 @@ def parse_values(
     known = {v.name: v for v in variables}
     values: dict[str, Value] = {v.name: None for v in variables}
     violations: list[FieldViolation] = []
+    unknown = 0
     for key, value in raw.items():
         var = known.get(key)
         if var is None:
-            hint = difflib.get_close_matches(str(key), list(known), n=1)
-            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-            violations.append(FieldViolation(f"{prefix}.{key}", f"unknown variable{suggestion}"))
+            unknown += 1
+            if unknown <= _NAMED_UNKNOWN:
+                violations.append(_unknown_variable(str(key), known, prefix))
             continue
         try:
             values[key] = parse_value(var, value)
         except ValueError as e:
             violations.append(FieldViolation(f"{prefix}.{key}", str(e)))
+    if unknown > _NAMED_UNKNOWN:
+        violations.append(FieldViolation(prefix, f"{unknown} unknown variables in all; the "
+                                                 f"first {_NAMED_UNKNOWN} are listed"))
     return values, violations
+
+
+def _unknown_variable(key: str, known: Mapping[str, Variable], prefix: str) -> FieldViolation:
+    """One unknown key, with the nearest variable name (a long key is cut, not quoted whole)."""
+    shown = key if len(key) <= _KEY_CHARS else key[:_KEY_CHARS] + "…"
+    hint = difflib.get_close_matches(shown, list(known), n=1)
+    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+    return FieldViolation(f"{prefix}.{shown}", f"unknown variable{suggestion}")
 
 
 def parse_value(var: Variable, value: object) -> Value:
@@ -115,8 +134,16 @@ def parse_value(var: Variable, value: object) -> Value:
 def _parse_number(var: Variable, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"must be a number in {var.unit}, got {type(value).__name__}")
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value.strip(_ASCII_SPACE)):
+        shown = value if len(value) <= _KEY_CHARS else value[:_KEY_CHARS] + "…"
+        raise ValueError(f"must be a number in {var.unit}, got {shown!r} (numbers sent as "
+                         f"text are ASCII decimal: digits 0-9, optional sign, point and "
+                         f"exponent)")
     try:
         number = float(value)
+    except OverflowError:  # an int too large for a float (JSON allows any number of digits)
+        raise ValueError(f"must be a number in {var.unit}; got an integer too large for a "
+                         f"float") from None
     except ValueError:
         raise ValueError(f"must be a number in {var.unit}, got {value!r}") from None
     if not math.isfinite(number):

@@ -108,3 +108,38 @@ def test_numeric_strings_from_csv_are_accepted(preoperative) -> None:
     assert record["age_years"] == 51.5
     found = _violations({**preoperative, "scca_ng_ml": ""}, Stage.PREOPERATIVE)
     assert "required" in found["clinical.scca_ng_ml"]
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("48", 48.0), ("+48", 48.0), ("48.", 48.0), (".5e2", 50.0), ("4.8E1", 48.0),
+     (" 48 ", 48.0), ("-0", 0.0)],
+)
+def test_ascii_decimal_strings_are_numbers(preoperative, text, number) -> None:
+    """The CSV and JSON spellings of a number keep working."""
+    record = validate_record({**preoperative, "scca_ng_ml": text}, Stage.PREOPERATIVE)
+    assert record["scca_ng_ml"] == number
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["４８", "٤٨", "४८", "4_8", "48\u00a0", "0x30", "nan", "inf", "Infinity", "4 8", "48,5",
+     "１e1", "e5", "."],
+)
+def test_numbers_as_text_must_be_ascii_decimal(preoperative, text) -> None:
+    found = _violations({**preoperative, "age_years": text}, Stage.PREOPERATIVE)
+    assert list(found) == ["clinical.age_years"]
+    assert "ASCII decimal" in found["clinical.age_years"]
+
+
+def test_an_integer_too_large_for_a_float_is_a_violation(preoperative) -> None:
+    found = _violations({**preoperative, "age_years": 10 ** 400}, Stage.PREOPERATIVE)
+    assert found == {"clinical.age_years": "must be a number in years; got an integer too "
+                                           "large for a float"}
+
+
+def test_many_unknown_variables_are_listed_up_to_five_and_counted(preoperative) -> None:
+    raw = {**preoperative, **{f"extra_{k}": 1 for k in range(100_000)}, "x" * 1000: 1}
+    found = _violations(raw, Stage.PREOPERATIVE)
+    assert list(found) == [f"clinical.extra_{k}" for k in range(5)] + ["clinical"]
+    assert found["clinical"] == "100001 unknown variables in all; the first 5 are listed"
