@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint protos install clean help segmenter-model
+.PHONY: run test lint protos install clean help segmenter-model images deploy-test
 
 help:
 	@echo "make run     create the virtualenv, install, start cervixai on loopback and show it working"
@@ -14,6 +14,8 @@ help:
 	@echo "make lint    ruff + mypy, exactly as CI runs them"
 	@echo "make protos  regenerate the wire contract's Python code from protos/"
 	@echo "make segmenter-model  retrain the segmenter the repository ships (models/segmenter/)"
+	@echo "make images  build the images with podman (or docker), from a local base when needed"
+	@echo "make deploy-test  run the images as the manifests do and assess a study through them"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +46,19 @@ segmenter-model: $(STAMP)
 	$(BIN)/cervixai train segmenter --cohort $(SEGMENTER_WORK)/cohort --out $(SEGMENTER_WORK)/bundle \
 		--profile long --seed 0 --no-progress --cache $(SEGMENTER_WORK)/cache
 	$(BIN)/python -m cervixai.shipped $(SEGMENTER_WORK)/bundle
+
+# Images: the five Dockerfiles from the repository root; locally from a debootstrapped base
+# (deploy/podman/base-image.sh) and the segmenter's CPU Dockerfile (docs/deploy.md, Containers).
+BUNDLE ?= var/bundle
+images:
+	deploy/podman/images.sh $(wildcard $(BUNDLE))
+
+$(BUNDLE)/manifest.json: $(STAMP)
+	CERVIXAI_BUNDLE= $(BIN)/cervixai up --exit-after-demo
+
+deploy-test: $(STAMP) $(BUNDLE)/manifest.json
+	deploy/podman/images.sh $(BUNDLE)
+	$(BIN)/python deploy/podman/deploy_test.py $(BUNDLE)
 
 protos: $(STAMP)
 	$(BIN)/python scripts/protos.py

@@ -26,7 +26,9 @@ KUBERNETES = ROOT / "deploy" / "kubernetes"
 # module it runs). The gateway loads no model: no onnxruntime of either kind.
 IMAGES: dict[str, tuple[str | None, str]] = {
     "segmenter": ("gpu", "services.segmenter"), "classifier": ("serve", "services.classifier"),
-    "survival": ("serve", "services.survival"), "gateway": (None, "gateway")}
+    "survival": ("serve", "services.survival"), "gateway": (None, "gateway"),
+    # the segmenter on CPU: hosts without a GPU, and `make images` from the local base
+    "segmenter-cpu": ("serve", "services.segmenter")}
 COMPILERS = re.compile(r"(^|[\s=])(gcc|g\+\+|cc|clang|build-essential|make|cmake|gfortran|"
                        r"cargo|rustc|[\w.+-]+-dev)(?=$|[\s=])")
 
@@ -172,8 +174,9 @@ def test_entrypoint_runs_the_service_with_kubernetes_defaults(service: str) -> N
     (entrypoint,) = final.all("ENTRYPOINT")
     assert json.loads(entrypoint) == ["python", "-m", module]  # exec form: SIGTERM reaches it
     assert (ROOT / module.replace(".", "/") / "__main__.py").is_file() or service != "gateway"
-    env, configured = env_defaults(final), env_file(service)
-    prefix = f"CERVIXAI_{service.upper()}_"
+    component = service.removesuffix("-cpu")   # the CPU image runs the same component
+    env, configured = env_defaults(final), env_file(component)
+    prefix = f"CERVIXAI_{component.upper()}_"
     for key, value in env.items():
         if key.startswith(prefix) or key == "CERVIXAI_BUNDLE":
             assert configured[key] == value, key

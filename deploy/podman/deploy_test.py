@@ -1,0 +1,240 @@
+"""Start cervixai's images as the Kubernetes manifests run them, and prove the system works.
+
+    python deploy/podman/deploy_test.py BUNDLE_DIR [--version 0.1.0] [--keep]
+
+(`make deploy-test` builds the images first.) On one podman network, each container in its own
+network namespace like a pod, under its Service's name (``cervixai-segmenter`` ...):
+
+* the bundle image as an init step copies the bundle into a volume per backend (the emptyDir);
+* the three backends and the gateway run as the manifests run them: uid 10001, read-only root
+  filesystem, every capability dropped, no new privileges, the bundle volume read-only, /tmp a
+  tmpfs, configuration only from the kustomize base's ``*.env`` files (``--env-file``);
+* it waits for grpc.health.v1 SERVING on each, runs one assessment over HTTP and one over gRPC
+  through the containerised gateway, scrapes each process's ``/metrics``, then sends SIGTERM to
+  each (gateway first) and checks that each drained and exited 0.
+
+Prints what it measured (image sizes, start times, answer times) and exits non-zero on the first
+failure, with the containers' logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "deploy" / "kubernetes" / "base"
+NETWORK = "cervixai-deploy-test"
+BACKENDS = {"segmenter": (50051, "cervix.v1.Segmenter"), "classifier": (50052,
+            "cervix.v1.Classifier"), "survival": (50053, "cervix.v1.Survival")}
+HARDENING = ["--read-only", "--user", "10001:10001", "--cap-drop", "ALL",
+             "--security-opt", "no-new-privileges", "--tmpfs", "/tmp:rw,size=64m,mode=1777"]
+
+
+class Failure(Exception):
+    pass
+
+
+def podman(*args: str, check: bool = True, timeout: float = 300) -> str:
+    result = subprocess.run(["podman", "--runtime", "runc", *args], capture_output=True,
+                            text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise Failure(f"podman {' '.join(args[:3])}…: {result.stderr.strip()[-800:]}")
+    return result.stdout.strip()
+
+
+def host_port(name: str, port: int) -> int:
+    mapping = podman("port", name, f"{port}/tcp")
+    return int(mapping.splitlines()[0].rsplit(":", 1)[1])
+
+
+def wait_serving(address: str, service: str, timeout: float = 180) -> float:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    started = time.monotonic()
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() - started < timeout:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return time.monotonic() - started
+            except grpc.RpcError:
+                pass
+            time.sleep(0.5)
+    raise Failure(f"{service} at {address} not SERVING within {timeout:.0f} s")
+
+
+def start(name: str, image: str, env_file: Path, volume: str, ports: list[int],
+          alias: str) -> None:
+    publish = [a for p in ports for a in ("-p", f"127.0.0.1::{p}")]
+    podman("run", "-d", "--name", name, "--network", NETWORK, "--network-alias", alias,
+           *HARDENING, "--env-file", str(env_file), "-v", f"{volume}:/models:ro", *publish,
+           image)
+
+
+def study(work: Path) -> tuple[dict[str, Any], list[Path]]:
+    """One synthetic postoperative patient: its clinical record and DICOM files."""
+    from cervixai.clinical.schema import Stage
+    from cervixai.cohort import format as cf
+    from cervixai.cohort.synth import synthesize
+
+    cohort = work / "cohort"
+    synthesize(cohort, 4, seed=77, workers=1)
+    _, rows = cf.read_csv(cohort / cf.CLINICAL_CSV)
+    row = next(r for r in rows if r["tumor_size_cm"])
+    record = cf.record_of(row, Stage.POSTOPERATIVE)
+    files = sorted((cohort / cf.IMAGES_DIR / row["patient_id"]).glob("*.dcm"))
+    return record, files
+
+
+def assess(http_port: int, grpc_port: int, record: dict[str, Any], files: list[Path]
+           ) -> dict[str, float]:
+    import grpc
+    import httpx
+
+    from cervix.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+    from cervixai.clinical.proto import record_to_proto
+    from cervixai.clinical.schema import Stage
+    from cervixai.clinical.validate import validate_record
+    from cervixai.service import DEFAULT_MAX_MESSAGE_BYTES, channel_options
+
+    times = {}
+    started = time.monotonic()
+    reply = httpx.post(f"http://127.0.0.1:{http_port}/v1/assessments",
+                       data={"stage": "postoperative", "clinical": json.dumps(record),
+                             "results": "dicom-seg,dicom-sr,fhir"},
+                       files=[("files", (f.name, f.read_bytes(), "application/dicom"))
+                              for f in files], timeout=300)
+    times["http_assessment_seconds"] = time.monotonic() - started
+    if reply.status_code != 200:
+        raise Failure(f"HTTP assessment: {reply.status_code} {reply.text[:500]}")
+    body = reply.json()
+    if len(body["predictions"]) != 4 or len(body["survival"]) != 2 \
+            or len(body.get("result_objects", [])) != 3:
+        raise Failure(f"HTTP assessment incomplete: {sorted(body)}")
+    request = gateway_pb2.AssessRequest(
+        stage=common_pb2.STAGE_POSTOPERATIVE,
+        clinical=record_to_proto(validate_record(record, Stage.POSTOPERATIVE)),
+        dicom_files=[gateway_pb2.DicomFile(name=f.name, data=f.read_bytes()) for f in files])
+    started = time.monotonic()
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}",
+                               options=channel_options(DEFAULT_MAX_MESSAGE_BYTES)) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)  # type: ignore[no-untyped-call]
+        answer = stub.Assess(request, timeout=300)
+    times["grpc_assessment_seconds"] = time.monotonic() - started
+    same = [round(p.probability, 6) for p in answer.predictions] == [
+        round(p["probability"], 6) for p in body["predictions"]]
+    if not same:
+        raise Failure("gRPC and HTTP gave different probabilities for the same study")
+    return times
+
+
+def scrape(port: int, must: list[str]) -> None:
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    missing = [m for m in must if m not in text]
+    if missing:
+        raise Failure(f"metrics on :{port} lack {missing}")
+
+
+def stop_cleanly(name: str) -> float:
+    started = time.monotonic()
+    podman("stop", "--time", "40", name, timeout=60)
+    code = podman("inspect", "--format", "{{.State.ExitCode}}", name)
+    if code != "0":
+        raise Failure(f"{name} exited {code} on SIGTERM")
+    return time.monotonic() - started
+
+
+def cleanup(names: list[str], volumes: list[str]) -> None:
+    for name in names:
+        podman("rm", "-f", name, check=False)
+    for volume in volumes:
+        podman("volume", "rm", "-f", volume, check=False)
+    podman("network", "rm", "-f", NETWORK, check=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("bundle", type=Path, help="the bundle the bundle image was built from "
+                        "(only checked for a manifest: the image delivers it)")
+    parser.add_argument("--version", default="0.1.0")
+    parser.add_argument("--keep", action="store_true", help="leave the containers running")
+    args = parser.parse_args()
+    if shutil.which("podman") is None:
+        print("deploy-test: podman is not installed", file=sys.stderr)
+        return 2
+    if not (args.bundle / "manifest.json").is_file():
+        print(f"deploy-test: {args.bundle} is not a bundle", file=sys.stderr)
+        return 2
+    v = args.version
+    names = [f"cx-{s}" for s in (*BACKENDS, "gateway")]
+    volumes = [f"cx-models-{s}" for s in BACKENDS]
+    cleanup(names, volumes)
+    report: dict[str, Any] = {"images_mb": {}}
+    try:
+        for image in ("gateway", "segmenter", "classifier", "survival", "bundle"):
+            size = podman("image", "inspect", "--format", "{{.Size}}", f"cervixai/{image}:{v}")
+            report["images_mb"][image] = round(int(size) / 1e6)
+        podman("network", "create", NETWORK)
+        for service in BACKENDS:   # the init container: the bundle into the pod's emptyDir
+            podman("volume", "create", f"cx-models-{service}")
+            podman("run", "--rm", *HARDENING, "-v", f"cx-models-{service}:/models:U",
+                   f"cervixai/bundle:{v}")
+        started = time.monotonic()
+        for service, (port, _) in BACKENDS.items():
+            start(f"cx-{service}", f"cervixai/{service}:{v}",
+                  BASE / service / f"{service}.env", f"cx-models-{service}", [port, 9090],
+                  f"cervixai-{service}")
+        podman("run", "-d", "--name", "cx-gateway", "--network", NETWORK,
+               "--network-alias", "cervixai-gateway", *HARDENING,
+               "--env-file", str(BASE / "gateway" / "gateway.env"),
+               "-p", "127.0.0.1::8080", "-p", "127.0.0.1::50050", f"cervixai/gateway:{v}")
+        report["serving_after_seconds"] = {
+            service: round(wait_serving(f"127.0.0.1:{host_port(f'cx-{service}', port)}",
+                                        name), 1)
+            for service, (port, name) in BACKENDS.items()}
+        wait_serving(f"127.0.0.1:{host_port('cx-gateway', 50050)}", "cervix.v1.Gateway")
+        report["all_serving_seconds"] = round(time.monotonic() - started, 1)
+        with tempfile.TemporaryDirectory() as work:
+            record, files = study(Path(work))
+            report.update({k: round(t, 2) for k, t in assess(
+                host_port("cx-gateway", 8080), host_port("cx-gateway", 50050), record,
+                files).items()})
+        for service in BACKENDS:
+            scrape(host_port(f"cx-{service}", 9090),
+                   ["cervixai_model_info{", "cervixai_grpc_requests_total{",
+                    "cervixai_build_info{"])
+        scrape(host_port("cx-gateway", 8080), ["cervixai_gateway_assessments_total{",
+                                               'code="OK"'])
+        if args.keep:
+            print(json.dumps(report, indent=2))
+            return 0
+        report["stop_seconds"] = {n: round(stop_cleanly(n), 1) for n in names[::-1]}
+    except (Failure, subprocess.TimeoutExpired) as e:
+        for name in names:
+            logs = podman("logs", "--tail", "15", name, check=False)
+            print(f"--- {name}\n{logs}", file=sys.stderr)
+        print(f"deploy-test: FAILED: {e}", file=sys.stderr)
+        cleanup(names, volumes)
+        return 1
+    cleanup(names, volumes)
+    print(json.dumps(report, indent=2))
+    print("deploy-test: passed")
+    return 0
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    sys.exit(main())
