@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,12 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 _TRUE_WORDS = {"true", "1", "yes", "on"}
 _FALSE_WORDS = {"false", "0", "no", "off", ""}
+# The clinical record is a flat object of a few dozen variables (well under 2 KiB); the bounds
+# keep a hostile one from costing more than a moment to refuse.
+MAX_CLINICAL_BYTES = 64 * 1024
+MAX_CLINICAL_DEPTH = 8
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 ASSESS_OPERATION = {
     "parameters": [{"name": "preview", "in": "query", "required": False,
@@ -61,7 +68,8 @@ ASSESSMENT_FORM = {
         "stage": {"type": "string", "enum": list(STAGE_WORDS)},
         "clinical": {"type": "string", "description":
                      "The clinical record as a JSON object: variable name → number or level "
-                     "(see GET /v1/schema)."},
+                     f"(see GET /v1/schema); at most {MAX_CLINICAL_BYTES // 1024} KiB of UTF-8, "
+                     f"nested at most {MAX_CLINICAL_DEPTH} deep, finite numbers only."},
         "files": {"type": "array", "items": {"type": "string", "format": "binary"},
                   "description": "The DICOM files of one MR series, or one .zip"},
         "results": {"type": "string", "description":
@@ -186,36 +194,38 @@ def create_app(gateway: Gateway) -> FastAPI:
               openapi_extra=ASSESS_OPERATION, response_class=JSONResponse,
               responses=ASSESS_RESPONSES)
     async def assess(request: Request) -> JSONResponse:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit + 1_000_000:
-            return error_response(413, "PAYLOAD_TOO_LARGE", f"the upload exceeds the limit "
-                                                           f"of {limit / 1e6:g} MB")
-        try:
-            preview = _preview_wanted(request.query_params.get("preview"))
-            parsed = await _read_form(request, limit)
-        except InvalidInput as e:
-            return invalid(e)
-        except _TooLarge as e:
-            return error_response(413, "PAYLOAD_TOO_LARGE", str(e))
-        client = request.client.host if request.client else "unknown"
         request_id = new_request_id()
+        client = request.client.host if request.client else "unknown"
+        audited = False  # the gateway writes the audit line once it has the request
         try:
-            result = await run_in_threadpool(gateway.assess, parsed, api="http", client=client,
-                                             deadline_seconds=None, request_id=request_id)
-        except InvalidInput as e:
-            return invalid(e, request_id)
-        except DependencyUnavailable as e:
-            return error_response(503, "UNAVAILABLE", str(e), backend=e.dependency,
-                                  request_id=request_id)
-        except Exception:  # counted and audited as INTERNAL by the gateway; never shown
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit + 1_000_000:
+                return error_response(413, "PAYLOAD_TOO_LARGE", f"the upload exceeds the limit "
+                                                               f"of {limit / 1e6:g} MB")
+            try:
+                preview = _preview_wanted(request.query_params.get("preview"))
+                parsed = await _read_form(request, limit)
+            except InvalidInput as e:
+                return invalid(e)
+            except _TooLarge as e:
+                return error_response(413, "PAYLOAD_TOO_LARGE", str(e))
+            audited = True
+            try:
+                body = await run_in_threadpool(
+                    gateway.assess_into, parsed, lambda result: _body(result, preview),
+                    api="http", client=client, deadline_seconds=None, request_id=request_id)
+            except InvalidInput as e:
+                return invalid(e, request_id)
+            except DependencyUnavailable as e:
+                return error_response(503, "UNAVAILABLE", str(e), backend=e.dependency,
+                                      request_id=request_id)
+            return JSONResponse(body)
+        except Exception:  # never shown; answered here so that the connection stays usable
             log.exception("assessment %s failed", request_id)
+            if not audited:
+                gateway.record_internal(request_id, api="http", client=client)
             return error_response(500, "INTERNAL", "internal error; the gateway's log has the "
                                   "details under this request id", request_id=request_id)
-        body = MessageToDict(result.response, preserving_proto_field_name=True,
-                             always_print_fields_with_no_presence=True)
-        if preview:
-            body["preview"] = _preview(result)
-        return JSONResponse(body)
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
@@ -273,13 +283,50 @@ def _preview_wanted(value: str | None) -> bool:
     raise InvalidInput.single("preview", f"must be true or false, got {word!r}")
 
 
+def _body(result: Assessment, preview: bool) -> dict[str, Any]:
+    """The 200 reply's JSON (built inside the gateway's accounting: a failure here is an
+    INTERNAL assessment, audited as one)."""
+    body = MessageToDict(result.response, preserving_proto_field_name=True,
+                         always_print_fields_with_no_presence=True)
+    if preview:
+        body["preview"] = _preview(result)
+    return body
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a finite number; send numbers only")
+
+
+def _json_depth(text: str) -> int:
+    """How deep the JSON text nests arrays and objects (brackets inside strings not counted),
+    found without parsing it."""
+    depth = deepest = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _clinical_from_json(text: object) -> Mapping[str, object] | FieldViolation:
-    """The form's ``clinical`` part as a JSON object, or what is wrong with it."""
+    """The form's ``clinical`` part as a JSON object, or what is wrong with it: size and
+    nesting are checked before it is parsed."""
+    if not isinstance(text, str):
+        return FieldViolation("clinical", "must be a JSON object of variables; the field is "
+                                          "missing (or was sent as a file)")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_CLINICAL_BYTES:
+        return FieldViolation("clinical", f"is {size} bytes; the limit is "
+                                          f"{MAX_CLINICAL_BYTES // 1024} KiB "
+                                          f"({MAX_CLINICAL_BYTES} bytes)")
+    depth = _json_depth(text)
+    if depth > MAX_CLINICAL_DEPTH:
+        return FieldViolation("clinical", f"nests {depth} levels deep; the limit is "
+                                          f"{MAX_CLINICAL_DEPTH} (a record is one flat object)")
     try:
-        raw = json.loads(str(text)) if text is not None else None
+        raw = json.loads(text, parse_constant=_refuse_constant)
         if not isinstance(raw, dict):
             raise ValueError("must be a JSON object")
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         return FieldViolation("clinical", f"must be a JSON object of variables: {e}")
     return raw
 
@@ -307,13 +354,21 @@ async def _read_form(request: Request, limit: int) -> Parsed:
                 files.append(DicomSource(name, data))
         stage = form.get("stage")
         subject = form.get("subject")
-        return parse_assessment(
-            stage_from_word(stage if isinstance(stage, str) else None),
-            _clinical_from_json(form.get("clinical")), files, archives, HTTP_FIELDS,
-            results_from_words(v for v in form.getlist("results") if isinstance(v, str)),
-            subject_from(subject if isinstance(subject, str) else None, "subject"))
+        results = [v for v in form.getlist("results") if isinstance(v, str)]
+        # off the event loop: parsing and validating a record costs CPU the other requests
+        # (and /healthz) would wait for
+        return await run_in_threadpool(
+            _parse_form, stage if isinstance(stage, str) else None, form.get("clinical"),
+            files, archives, results, subject if isinstance(subject, str) else None)
     finally:
         await form.close()
+
+
+def _parse_form(stage: str | None, clinical: object, files: list[DicomSource],
+                archives: list[bytes], results: list[str], subject: str | None) -> Parsed:
+    return parse_assessment(stage_from_word(stage), _clinical_from_json(clinical), files,
+                            archives, HTTP_FIELDS, results_from_words(results),
+                            subject_from(subject, "subject"))
 
 
 def _preview(result: Assessment) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from cervixai.errors import DependencyUnavailable, InvalidInput
 from gateway.audit import AuditLog
@@ -15,6 +17,7 @@ from gateway.pipeline import Assessment, Pipeline
 from gateway.request import AssessmentRequest, Parsed, Rejection, new_request_id
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Gateway:
@@ -37,6 +40,14 @@ class Gateway:
         otherwise InvalidInput, DependencyUnavailable or any other exception (INTERNAL) pass
         through after being counted under their code.
         """
+        return self.assess_into(request, lambda result: result, api=api, client=client,
+                                deadline_seconds=deadline_seconds, request_id=request_id)
+
+    def assess_into(self, request: Parsed, render: Callable[[Assessment], T], *, api: str,
+                    client: str, deadline_seconds: float | None,
+                    request_id: str | None = None) -> T:
+        """:meth:`assess`, and ``render`` of its result (the API's reply) inside the same
+        accounting: a reply that cannot be built is an INTERNAL assessment, not an OK one."""
         request_id = request_id or new_request_id()
         budget = self.config.request_timeout_seconds
         if deadline_seconds is not None:
@@ -52,8 +63,9 @@ class Gateway:
             if isinstance(request, Rejection):
                 raise self._refusal(request)
             result = self.pipeline.assess(request, budget, request_id)
+            reply = render(result)
             status, code = "ok", "OK"
-            return result
+            return reply
         except InvalidInput:
             status, code = "rejected", "INVALID_ARGUMENT"
             raise
@@ -70,6 +82,14 @@ class Gateway:
                               durations=durations, response=result.response if result else None)
             log.info("assessment %s %s in %.2f s", request_id, status,
                      time.monotonic() - started)
+
+    def record_internal(self, request_id: str, *, api: str, client: str) -> None:
+        """Account for a request that failed before it reached :meth:`assess` (a bug at the
+        API's edge): counted and audited as INTERNAL like any other."""
+        ASSESSMENTS.labels(api, "invalid", "INTERNAL").inc()
+        self.audit.record(request_id=request_id, api=api, client=client, stage="invalid",
+                          status="error", code="INTERNAL", upload_bytes=0, durations={},
+                          response=None)
 
     def _refusal(self, rejection: Rejection) -> InvalidInput:
         """Every problem at once: the edge's, and those of the DICOM when its shape was right."""

@@ -159,9 +159,19 @@ def test_a_refused_gateway_built_field_is_internal(served_gateway, preoperative,
         assert secret not in log
 
 
+def _local_address(reply) -> object:
+    return reply.extensions["network_stream"].get_extra_info("client_addr")
+
+
 def test_a_refused_volume_is_internal(served_gateway, preoperative, series_files) -> None:
-    _, http, _, fakes = served_gateway
+    _, http, audit, fakes = served_gateway
     fakes.reject["segmenter"] = [FieldViolation("volume.voxels.shape", "must be 3-D")]
+    before = http.get("/healthz")
     reply = _post(http, "preoperative", preoperative, series_files)
     assert reply.status_code == 500 and reply.json()["error"]["code"] == "INTERNAL"
     assert fakes.received["classifier"] == []
+    assert json.loads(audit.read_text().splitlines()[-1])["code"] == "INTERNAL"
+    # the 500 is an answer, not a broken connection: the keep-alive connection is reused
+    after = http.get("/healthz")
+    assert after.status_code == 200 and reply.headers.get("connection") != "close"
+    assert _local_address(before) == _local_address(reply) == _local_address(after)

@@ -1,0 +1,108 @@
+"""Hostile and heavy input at the HTTP edge: a huge, deep or non-numeric clinical record is a
+quick 400 on ``clinical`` (never a 500, never a stalled event loop), and ``/healthz`` answers
+while a large but legal request is being refused."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+
+HUNDRED_THOUSAND_KEYS = "{" + ",".join(f'"unknown_variable_{k:06d}": 1'
+                                       for k in range(100_000)) + "}"
+
+
+def _post_text(http, clinical: str, files, stage: str = "preoperative"):
+    return http.post("/v1/assessments", data={"stage": stage, "clinical": clinical},
+                     files=[("files", (name, data, "application/dicom")) for name, data in files])
+
+
+def _violations(reply) -> dict[str, str]:
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "INVALID_ARGUMENT"
+    return {v["field"]: v["description"] for v in error["field_violations"]}
+
+
+@pytest.mark.parametrize(
+    ("clinical", "field", "message"),
+    [
+        (HUNDRED_THOUSAND_KEYS, "clinical", r"^is \d+ bytes; the limit is 64 KiB \(65536 bytes\)$"),
+        ("[" * 1000 + "]" * 1000, "clinical", r"^nests 1000 levels deep; the limit is 8"),
+        ('{"a": ' + "[" * 20 + '"[[[["' + "]" * 20 + "}", "clinical", r"nests 21 levels"),
+        ("!age_years", "clinical.age_years", r"integer too large for a float"),
+        ('{"age_years": NaN}', "clinical", r"NaN is not a finite number"),
+        ('{"age_years": -Infinity}', "clinical", r"-Infinity is not a finite number"),
+        ('{"age_years": 1e400}', "clinical.age_years", r"must be a finite number"),
+        ('{"age_years": "४८"}', "clinical.age_years", r"ASCII decimal"),
+    ],
+    ids=["100k-keys-1.5MB", "nested-1000", "nested-20-strings-not-counted", "400-digits",
+         "nan", "minus-infinity", "1e400", "devanagari"],
+)
+def test_hostile_records_are_a_quick_400(served_gateway, preoperative, series_files, clinical,
+                                         field, message) -> None:
+    _, http, _, _ = served_gateway
+    if clinical == "!age_years":
+        clinical = json.dumps(preoperative)[:-1] + ', "age_years": ' + "9" * 400 + "}"
+    started = time.monotonic()
+    found = _violations(_post_text(http, clinical, series_files[:4]))
+    elapsed = time.monotonic() - started
+    assert elapsed < 10, f"took {elapsed:.1f} s to refuse"
+    assert field in found, found
+    assert __import__("re").search(message, found[field]), found[field]
+
+
+def test_unknown_variables_are_named_up_to_five_and_counted(served_gateway, preoperative,
+                                                            series_files) -> None:
+    _, http, _, _ = served_gateway
+    record = {**preoperative, **{f"unknown_{k}": 1 for k in range(2000)}}
+    found = _violations(_post_text(http, json.dumps(record), series_files[:4]))
+    unknown = [f for f in found if f.startswith("clinical.unknown_")]
+    assert unknown == [f"clinical.unknown_{k}" for k in range(5)]
+    assert found["clinical"] == "2000 unknown variables in all; the first 5 are listed"
+
+
+def test_healthz_answers_while_a_large_legal_request_is_in_flight(
+        served_gateway, preoperative, series_files) -> None:
+    """A record just under the size limit (about 2,700 unknown keys) with a whole series:
+    parsing, validating and reading the DICOM all happen off the event loop."""
+    _, http, _, _ = served_gateway
+    record = {**preoperative}
+    k = 0
+    while len(json.dumps(record)) < 63 * 1024:
+        record[f"unknown_variable_{k:05d}"] = "x"
+        k += 1
+    clinical = json.dumps(record)
+    done = threading.Event()
+    replies: list[httpx.Response] = []
+
+    def post_repeatedly() -> None:
+        with httpx.Client(base_url=http.base_url, timeout=60) as client:
+            while not done.is_set():
+                replies.append(_post_text(client, clinical, series_files))
+
+    poster = threading.Thread(target=post_repeatedly)
+    poster.start()
+    latencies = []
+    try:
+        time.sleep(0.3)
+        deadline = time.monotonic() + 4
+        with httpx.Client(base_url=http.base_url, timeout=30) as probe:
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                assert probe.get("/healthz").status_code == 200
+                latencies.append(time.monotonic() - started)
+                time.sleep(0.05)
+    finally:
+        done.set()
+        poster.join()
+    assert replies and all(r.status_code == 400 for r in replies)
+    assert "clinical" in _violations(replies[0])
+    # printed for the record (pytest -s); the bound is loose on purpose (2 shared cores)
+    print(f"/healthz during {len(replies)} large requests: {len(latencies)} probes, "
+          f"max {max(latencies) * 1000:.0f} ms, median "
+          f"{sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms")
+    assert max(latencies) < 2.0
