@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, Info
+import threading
+
+from prometheus_client import Counter, Gauge, Histogram
 
 from cervixai.service.metrics import LATENCY_BUCKETS
 
@@ -19,4 +21,21 @@ UPLOAD_BYTES = Histogram("cervixai_gateway_upload_bytes", "DICOM bytes per asses
 BACKEND_ERRORS = Counter("cervixai_gateway_backend_errors_total",
                          "Failed backend calls, by backend and gRPC code.", ["backend", "code"])
 IN_FLIGHT = Gauge("cervixai_gateway_in_flight_assessments", "Assessments being processed now.")
-MODEL_INFO = Info("cervixai_gateway_models", "Model versions last reported by the backends.")
+MODEL_INFO = Gauge("cervixai_gateway_model_info",
+                   "1 for each model the backends last reported, by bundle entry and version.",
+                   ["model", "version"])
+_reported: dict[str, str] = {}
+_reported_lock = threading.Lock()
+
+
+def report_models(versions: dict[str, str]) -> None:
+    """Record the model versions of one reply; a model's previous version series is removed."""
+    with _reported_lock:
+        for model, version in versions.items():
+            previous = _reported.get(model)
+            if previous == version:
+                continue
+            if previous is not None:
+                MODEL_INFO.remove(model, previous)
+            MODEL_INFO.labels(model, version).set(1)
+            _reported[model] = version

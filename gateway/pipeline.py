@@ -35,7 +35,7 @@ from cervixai.masks import decode_mask
 from cervixai.results import build_results
 from cervixai.wire import geometry_to_proto, volume_to_proto
 from gateway.backends import Backends, InternalError
-from gateway.metrics import MODEL_INFO, STAGE_LATENCY
+from gateway.metrics import STAGE_LATENCY, report_models
 from gateway.request import PROTO_OF_KIND, AssessmentRequest, DicomUpload, new_request_id
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class Pipeline:
         response.timings.extend(common_pb2.StageTiming(stage=k, seconds=v)
                                 for k, v in clock.timings.items())
         response.result_objects.extend(objects)
-        MODEL_INFO.info({m.name.replace(".", "_"): m.version for m in response.models})
+        report_models({m.name: m.version for m in response.models})
         return Assessment(response, series, mask, clock.timings)
 
     def dicom_violations(self, upload: DicomUpload) -> list[FieldViolation]:
