@@ -1,0 +1,30 @@
+"""The images built and run as the manifests run them (deploy/podman/deploy_test.py): skipped
+where podman is not installed (CI installs no container engine; `make deploy-test` runs it)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("podman") is None or shutil.which("debootstrap") is None,
+    reason="podman and debootstrap are not installed (apt-get install podman runc debootstrap); "
+           "`make deploy-test` runs the containers where they are")
+
+
+@pytest.mark.timeout(1200)
+def test_the_images_serve_an_assessment_and_drain(system_bundle: Path) -> None:
+    built = subprocess.run([str(ROOT / "deploy/podman/images.sh"), str(system_bundle)],
+                           capture_output=True, text=True, timeout=1100)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    assert built.stdout.count("no compiler, no pip") == 4
+    run = subprocess.run([sys.executable, str(ROOT / "deploy/podman/deploy_test.py"),
+                          str(system_bundle)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert "deploy-test: passed" in run.stdout
