@@ -11,7 +11,11 @@ network namespace like a pod, under its Service's name (``cervixai-segmenter`` .
   tmpfs, configuration only from the kustomize base's ``*.env`` files (``--env-file``);
 * it waits for grpc.health.v1 SERVING on each, runs one assessment over HTTP and one over gRPC
   through the containerised gateway, scrapes each process's ``/metrics``, then sends SIGTERM to
-  each (gateway first) and checks that each drained and exited 0.
+  each (gateway first) and checks that each drained and exited 0;
+* with ``--replicas 2`` (the default) each backend runs twice under its one Service name, as a
+  headless Service resolves to every ready pod: the backends' own metrics must show requests on
+  both replicas, killing one classifier replica under load must fail no request (the gateway's
+  retry on UNAVAILABLE goes to the other), and the restarted replica must serve again.
 
 Prints what it measured (image sizes, start times, answer times) and exits non-zero on the first
 failure, with the containers' logs.
@@ -139,6 +143,69 @@ def assess(http_port: int, grpc_port: int, record: dict[str, Any], files: list[P
     return times
 
 
+def served_count(port: int, service: str) -> float:
+    """OK RPCs a backend replica served (its own cervixai_grpc_requests_total)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == "cervixai_grpc_requests_total"
+               and sample.labels.get("service") == service
+               and sample.labels.get("code") == "OK")
+
+
+def scale_out(http_port: int, record: dict[str, Any], files: list[Path],
+              requests: int) -> dict[str, Any]:
+    """Two replicas of each backend under one name: requests spread over both; one classifier
+    replica killed under load fails no request; restarted, it serves again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    data = {"stage": "postoperative", "clinical": json.dumps(record)}
+    uploads = [("files", (f.name, f.read_bytes(), "application/dicom")) for f in files]
+
+    def one(_: int) -> int:
+        return httpx.post(f"http://127.0.0.1:{http_port}/v1/assessments", data=data,
+                          files=uploads, timeout=300).status_code
+
+    def counts() -> dict[str, list[float]]:
+        return {service: [served_count(host_port(f"cx-{service}{suffix}", 9090), service)
+                          for suffix in ("", "-2")] for service in BACKENDS}
+
+    before = counts()
+    with ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(one, range(requests)))
+    spread = {s: [round(a - b) for a, b in zip(after, before[s], strict=True)]
+              for s, after in counts().items()}
+    if codes.count(200) != requests or not all(min(n) > 0 for n in spread.values()):
+        raise Failure(f"scale-out: codes {codes}, requests per replica {spread}")
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(one, i) for i in range(requests)]
+        time.sleep(1.0)
+        podman("kill", "cx-classifier-2")
+        killed_codes = [f.result() for f in futures]
+    if killed_codes.count(200) != requests:
+        raise Failure(f"a replica killed under load failed requests: {killed_codes}")
+    podman("start", "cx-classifier-2")
+    wait_serving(f"127.0.0.1:{host_port('cx-classifier-2', 50052)}", "cervix.v1.Classifier")
+    start_count = served_count(host_port("cx-classifier-2", 9090), "classifier")
+    rejoined_after = None
+    started = time.monotonic()
+    while time.monotonic() - started < 60:
+        if one(0) != 200:
+            raise Failure("an assessment failed after the replica restarted")
+        if served_count(host_port("cx-classifier-2", 9090), "classifier") > start_count:
+            rejoined_after = time.monotonic() - started
+            break
+    return {"requests_per_replica": spread, "killed_replica_failed_requests":
+            requests - killed_codes.count(200),
+            "rejoined_after_seconds": None if rejoined_after is None
+            else round(rejoined_after, 1)}
+
+
 def scrape(port: int, must: list[str]) -> None:
     import httpx
 
@@ -171,6 +238,8 @@ def main() -> int:
                         "(only checked for a manifest: the image delivers it)")
     parser.add_argument("--version", default="0.1.0")
     parser.add_argument("--keep", action="store_true", help="leave the containers running")
+    parser.add_argument("--replicas", type=int, choices=(1, 2), default=2,
+                        help="backend replicas under one Service name (2: the scale-out check)")
     args = parser.parse_args()
     if shutil.which("podman") is None:
         print("deploy-test: podman is not installed", file=sys.stderr)
@@ -179,7 +248,8 @@ def main() -> int:
         print(f"deploy-test: {args.bundle} is not a bundle", file=sys.stderr)
         return 2
     v = args.version
-    names = [f"cx-{s}" for s in (*BACKENDS, "gateway")]
+    replicas = [f"cx-{s}-2" for s in BACKENDS] if args.replicas == 2 else []
+    names = [*replicas, *(f"cx-{s}" for s in (*BACKENDS, "gateway"))]
     volumes = [f"cx-models-{s}" for s in BACKENDS]
     cleanup(names, volumes)
     report: dict[str, Any] = {"images_mb": {}}
@@ -194,9 +264,10 @@ def main() -> int:
                    f"cervixai/bundle:{v}")
         started = time.monotonic()
         for service, (port, _) in BACKENDS.items():
-            start(f"cx-{service}", f"cervixai/{service}:{v}",
-                  BASE / service / f"{service}.env", f"cx-models-{service}", [port, 9090],
-                  f"cervixai-{service}")
+            for suffix in ("", "-2")[:args.replicas]:
+                start(f"cx-{service}{suffix}", f"cervixai/{service}:{v}",
+                      BASE / service / f"{service}.env", f"cx-models-{service}", [port, 9090],
+                      f"cervixai-{service}")
         podman("run", "-d", "--name", "cx-gateway", "--network", NETWORK,
                "--network-alias", "cervixai-gateway", *HARDENING,
                "--env-file", str(BASE / "gateway" / "gateway.env"),
@@ -205,6 +276,9 @@ def main() -> int:
             service: round(wait_serving(f"127.0.0.1:{host_port(f'cx-{service}', port)}",
                                         name), 1)
             for service, (port, name) in BACKENDS.items()}
+        for service, (port, name) in BACKENDS.items():
+            for suffix in ("-2",)[:args.replicas - 1]:
+                wait_serving(f"127.0.0.1:{host_port(f'cx-{service}{suffix}', port)}", name)
         wait_serving(f"127.0.0.1:{host_port('cx-gateway', 50050)}", "cervix.v1.Gateway")
         report["all_serving_seconds"] = round(time.monotonic() - started, 1)
         with tempfile.TemporaryDirectory() as work:
@@ -212,6 +286,9 @@ def main() -> int:
             report.update({k: round(t, 2) for k, t in assess(
                 host_port("cx-gateway", 8080), host_port("cx-gateway", 50050), record,
                 files).items()})
+            if args.replicas == 2:
+                report["scale_out"] = scale_out(host_port("cx-gateway", 8080), record, files,
+                                                requests=12)
         for service in BACKENDS:
             scrape(host_port(f"cx-{service}", 9090),
                    ["cervixai_model_info{", "cervixai_grpc_requests_total{",
