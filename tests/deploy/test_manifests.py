@@ -354,6 +354,14 @@ def test_production_autoscales_every_deployment(rendered: dict[str, list[Manifes
         assert 2 <= spec["minReplicas"] < spec["maxReplicas"], name
         assert "replicas" not in named(objects, "Deployment", name)["spec"], (
             f"{name}: a fixed replica count would fight the autoscaler on every apply")
+        spread = named(objects, "Deployment", name)["spec"]["template"]["spec"][
+            "topologySpreadConstraints"]
+        assert {c["topologyKey"] for c in spread} == {"kubernetes.io/hostname",
+                                                      "topology.kubernetes.io/zone"}, name
+        assert all(c["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+                   for c in spread), name
+    assert "topologySpreadConstraints" not in deployment(rendered["local"], "gateway")["spec"][
+        "template"]["spec"]   # one node: nothing to spread over
 
 
 def test_production_serves_tls(rendered: dict[str, list[Manifest]]) -> None:
