@@ -119,6 +119,24 @@ class GrpcApp:
         self.server.wait_for_termination()
 
 
+# grpcio-reflection serves only v1alpha; grpcurl, Postman and newer clients ask v1 first. The two
+# protos are the same messages under two package names (identical on the wire), so one servicer
+# answers both.
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def add_reflection(servicer: reflection.ReflectionServicer, server: grpc.Server) -> None:
+    """Server reflection under grpc.reflection.v1 and grpc.reflection.v1alpha."""
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    for name in (REFLECTION_V1, reflection.SERVICE_NAME):
+        handlers = {"ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+            servicer.ServerReflectionInfo,
+            request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+            response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString)}
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+
+
 def create_server(
     config: ServerConfig,
     service_label: str,
@@ -149,8 +167,8 @@ def create_server(
         add(servicer, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME)
-    reflection.enable_server_reflection(names, server)
+    names = (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME, REFLECTION_V1)
+    add_reflection(reflection.ReflectionServicer(names), server)
     if config.tls_cert and config.tls_key:
         credentials = grpc.ssl_server_credentials(
             [(Path(config.tls_key).read_bytes(), Path(config.tls_cert).read_bytes())]
