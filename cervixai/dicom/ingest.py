@@ -36,7 +36,13 @@ from cervixai.dicom.options import IngestOptions
 from cervixai.dicom.parse import ImageObject, SkippedObject, parse_source
 from cervixai.dicom.pixels import decode_frames, invert_monochrome1, normalise, rescaled
 from cervixai.dicom.quiet import quiet_pydicom
-from cervixai.dicom.selection import SeriesCandidate, assess, choose_series, group_series
+from cervixai.dicom.selection import (
+    SeriesCandidate,
+    assess,
+    check_one_study,
+    choose_series,
+    group_series,
+)
 from cervixai.dicom.source import SourceSlices
 from cervixai.dicom.sources import DicomSource, check_upload_size, gunzip_sources, scan_path
 from cervixai.dicom.stack import Stack
@@ -128,6 +134,7 @@ def load_series(sources: Sequence[DicomSource], *,
     if skipped:
         warnings.append(f"skipped {len(skipped)} DICOM object(s) without an image: "
                         f"{_quote([f'{s.name} ({s.kind})' for s in skipped])}")
+    check_one_study(images)
     assessed = [assess(c, skipped, options) for c in group_series(images)]
     chosen, notes = choose_series(assessed, options.strict_single_series)
     warnings += notes

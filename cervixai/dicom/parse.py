@@ -88,6 +88,9 @@ class ImageObject:
     pixel_bytes: int  # length of the pixel data value as read
     first_orientation: tuple[float, ...] | None
     facts: SeriesFacts
+    # one patient, one study per upload (selection.check_one_study): compared, never shown
+    patient_id: str | None = field(default=None, repr=False, compare=False)
+    study_uid: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def field_name(self) -> str:
@@ -232,6 +235,8 @@ def _classify(ds: Dataset, reader: ValueReader, index: int,
         pixel_bytes=len(ds.get(pixel_keyword) or b""),
         first_orientation=_first_orientation(ds, reader),
         facts=_series_facts(ds, reader),
+        patient_id=reader.text("PatientID"),
+        study_uid=reader.text("StudyInstanceUID"),
     )
 
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from cervixai.dicom import contrast
-from cervixai.dicom.errors import DicomError, NotDicomError, UnsupportedSeriesError, file_field
+from cervixai.dicom.errors import (
+    DicomError,
+    NotDicomError,
+    UnsupportedSeriesError,
+    UploadError,
+    file_field,
+)
 from cervixai.dicom.frames import FrameHeader, frame_headers
 from cervixai.dicom.geometry import orientation_label
 from cervixai.dicom.limits import size_text
@@ -103,6 +109,19 @@ def group_series(objects: Sequence[ImageObject]) -> list[SeriesCandidate]:
     for obj in objects:
         groups.setdefault(obj.series_uid, []).append(obj)
     return [SeriesCandidate(tuple(group)) for group in groups.values()]
+
+
+def check_one_study(objects: Sequence[ImageObject]) -> None:
+    """Refuse an upload whose images belong to several patients (PatientID) or studies
+    (StudyInstanceUID): choosing a series among them could assess the wrong patient. Files
+    without the attribute are not counted; the identifiers are never quoted or logged."""
+    patients = {o.patient_id for o in objects if o.patient_id}
+    studies = {o.study_uid for o in objects if o.study_uid}
+    if len(patients) > 1 or len(studies) > 1:
+        what = (f"{len(patients)} patients" if len(patients) > 1
+                else f"{len(studies)} studies")
+        raise UploadError.at("dicom_files", f"the upload holds images of {what} (by PatientID "
+                             f"and StudyInstanceUID); send one study")
 
 
 def assess(candidate: SeriesCandidate, skipped: Sequence[SkippedObject],

@@ -106,10 +106,13 @@ def series_datasets(
     stored, slope, intercept = _stored_values(volume, rescale, photometric)
     row, column = _directions(orientation)
     normal = np.cross(row, column)
-    study_uid = study_uid or generate_uid()
+    identity = patient or PatientIdentity()
+    # by default one study per patient, so that series written for one patient form one study
+    # (ingestion refuses an upload of several studies)
+    study_uid = study_uid or generate_uid(entropy_srcs=[
+        "cervixai-study", identity.patient_id, identity.accession_number, identity.study_date])
     series_uid = series_uid or generate_uid()
     frame_of_reference = generate_uid()
-    identity = patient or PatientIdentity()
     datasets = []
     for k, image in enumerate(stored):
         ds = _base_dataset(MRImageStorage, study_uid, series_uid, modality, identity)

@@ -106,3 +106,50 @@ def test_healthz_answers_while_a_large_legal_request_is_in_flight(
           f"max {max(latencies) * 1000:.0f} ms, median "
           f"{sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms")
     assert max(latencies) < 2.0
+
+
+def _series(identity, study_uid=None, series_number=1, slices=8):
+    """A small synthetic series of ``identity`` as (name, bytes) uploads."""
+    import io
+
+    import numpy as np
+
+    from cervixai.dicom.writer import series_datasets
+
+    volume = np.random.default_rng(series_number).uniform(0, 1000, (slices, 64, 64))
+    out = []
+    for k, ds in enumerate(series_datasets(volume, patient=identity, study_uid=study_uid,
+                                           series_number=series_number)):
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        out.append((f"s{series_number}-{k:03d}.dcm", buffer.getvalue()))
+    return out
+
+
+@pytest.mark.parametrize(("other", "study", "what"), [
+    ("MRN11112222", None, "2 patients"),
+    (None, "1.2.826.0.1.3680043.8.498.999", "2 studies"),
+])
+def test_an_upload_of_two_patients_or_studies_is_refused(served_gateway, preoperative,
+                                                         identity, other, study, what) -> None:
+    import dataclasses
+
+    process, http, _, fakes = served_gateway
+    second = dataclasses.replace(identity, patient_id=other) if other else identity
+    files = _series(identity) + _series(second, study_uid=study, series_number=2)
+    reply = _post_text(http, json.dumps(preoperative), files)
+    found = _violations(reply)
+    assert found == {"files": f"the upload holds images of {what} (by PatientID and "
+                              f"StudyInstanceUID); send one study"}
+    assert fakes.received["segmenter"] == []
+    for secret in (identity.patient_id, other or "MRN11112222", study or "3680043.8.498.999"):
+        assert secret not in reply.text and secret not in process.log.read_text()
+
+
+def test_series_of_one_patient_and_study_are_still_chosen_among(served_gateway, preoperative,
+                                                                identity) -> None:
+    _, http, _, _ = served_gateway
+    files = _series(identity, slices=16) + _series(identity, series_number=2, slices=8)
+    reply = _post_text(http, json.dumps(preoperative), files)
+    assert reply.status_code == 200, reply.text
+    assert any("the upload holds 2 image series" in w for w in reply.json()["warnings"])
