@@ -218,8 +218,16 @@ def refused_models(bundle: Path, names: Sequence[str]) -> dict[str, str]:
     return refused
 
 
+def private_home(home: Path) -> Path:
+    """The launcher's folder, created if need be and made the user's only (0700): it holds the
+    cohort's synthetic identities, the audit log and the services' logs."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home.chmod(0o700)
+    return home
+
+
 def up_command(args: argparse.Namespace) -> int:
-    home: Path = args.home.resolve()
+    home = private_home(args.home.resolve())
     given = os.environ.get("CERVIXAI_BUNDLE")
     bundle = Path(given).resolve() if given else home / "bundle"
     build_bundle(home, bundle, owned=not given)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -24,8 +25,11 @@ class AuditLog:
         self._lock = threading.Lock()
         self._stream: TextIO
         if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._stream = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+            # who asked for what, when, from where: readable by the gateway's user only. A
+            # folder the gateway creates is 0700; an existing file or folder keeps its mode.
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._stream = open(descriptor, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
             self._owned = True
         else:
             self._stream = sys.stderr

@@ -115,3 +115,15 @@ def test_a_shipped_segmenter_other_than_the_bundles_retrains_classifier_and_surv
     assert sorted(argv[1] for argv in trained if argv[0] == "train") == ["classifier",
                                                                         "survival"]
     assert "replacing its segmenter" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_the_home_folder_is_the_users_only(tmp_path: Path, exists: bool) -> None:
+    import stat
+
+    home = tmp_path / "var"
+    if exists:
+        home.mkdir(mode=0o755)
+        home.chmod(0o755)
+    assert launcher.private_home(home) == home
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
