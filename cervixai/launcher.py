@@ -32,7 +32,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from cervixai.processes import ServiceProcess
+from cervixai.processes import ServiceProcess, free_port
 from cervixai.service.components import BY_NAME, COMPONENTS, GATEWAY, Component
 
 log = logging.getLogger(__name__)
@@ -173,12 +173,23 @@ def _run(argv: Sequence[str]) -> None:
 
 
 class Processes:
-    """The running services, stopped together."""
+    """The running services: started in order, watched, restarted when one dies, and stopped
+    gateway first (it drains the requests it has in flight while its backends still answer),
+    then the backends."""
+
+    # restart delays after a death: 1, 2, 4 ... s, at most 30 s; reset after 60 s of running
+    BACKOFF_SECONDS = (1.0, 30.0)
+    HEALTHY_AFTER_SECONDS = 60.0
 
     def __init__(self) -> None:
         self.running: list[tuple[Component, ServiceProcess]] = []
+        self._env: dict[str, dict[str, str]] = {}
+        self._restarts: dict[str, tuple[int, float]] = {}   # name -> (deaths in a row, due)
+        self._started: dict[str, float] = {}
 
     def start(self, component: Component, env: dict[str, str]) -> None:
+        self._env[component.name] = env
+        self._started[component.name] = time.monotonic()
         self.running.append((component, ServiceProcess(component.module, component.port, env)))
 
     def wait_serving(self, timeout: float = 180.0) -> None:
@@ -187,13 +198,42 @@ class Processes:
                 process.wait_serving(component.service, timeout)
             except (RuntimeError, TimeoutError) as e:
                 raise SystemExit(f"cervixai up: {component.name}: {e}") from None
-            print(f"  {component.name:<11} SERVING on {process.address}")
+            metrics = self._env[component.name].get(f"{component.prefix}_METRICS_PORT")
+            where = f", metrics on http://127.0.0.1:{metrics}/metrics" if metrics else ""
+            print(f"  {component.name:<11} SERVING on {process.address}{where}")
+
+    def supervise(self) -> None:
+        """Restart, with exponential backoff, any service that has exited (logged)."""
+        now = time.monotonic()
+        for index, (component, process) in enumerate(self.running):
+            if process.process.poll() is None:
+                if now - self._started[component.name] > self.HEALTHY_AFTER_SECONDS:
+                    self._restarts.pop(component.name, None)
+                continue
+            deaths, due = self._restarts.get(component.name, (0, 0.0))
+            if due == 0.0:   # just found dead: schedule the restart
+                first, most = self.BACKOFF_SECONDS
+                delay = min(most, first * 2 ** deaths)
+                self._restarts[component.name] = (deaths, now + delay)
+                log.warning("%s exited with code %s; restarting in %g s", component.name,
+                            process.process.returncode, delay)
+                print(f"  {component.name:<11} exited (code {process.process.returncode}); "
+                      f"restarting in {delay:g} s")
+            elif now >= due:
+                self._restarts[component.name] = (deaths + 1, 0.0)
+                self._started[component.name] = now
+                self.running[index] = (component, ServiceProcess(
+                    component.module, component.port, self._env[component.name]))
+                print(f"  {component.name:<11} restarted")
 
     def stop(self) -> None:
-        for _, process in reversed(self.running):
-            process.terminate()
-        for component, process in reversed(self.running):
-            print(f"  {component.name:<11} stopped (exit code {process.stop()})")
+        gateways = [(c, p) for c, p in self.running if c.name == GATEWAY.name]
+        backends = [(c, p) for c, p in self.running if c.name != GATEWAY.name]
+        for group in (gateways, backends):
+            for _, process in group:
+                process.terminate()
+            for component, process in group:
+                print(f"  {component.name:<11} stopped (exit code {process.stop()})")
         self.running.clear()
 
 
@@ -242,6 +282,8 @@ def up_command(args: argparse.Namespace) -> int:
         env[f"{c.prefix}_PORT"] = str(c.port)
         if c.name != GATEWAY.name:
             env[c.address_variable] = f"127.0.0.1:{c.port}"
+            # each backend's Prometheus endpoint on a free port (printed when it serves)
+            env[f"{c.prefix}_METRICS_PORT"] = str(free_port())
     processes = Processes()
     stopping = {"now": False}
 
@@ -261,6 +303,7 @@ def up_command(args: argparse.Namespace) -> int:
         if args.exit_after_demo:
             return 0
         while not stopping["now"]:
+            processes.supervise()
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 from cervixai import launcher, shipped
 from cervixai.bundle import BundleError, load_bundle
+from cervixai.processes import free_port
 
 
 def _home_with(bundle: Path, cohort: Path, tmp_path: Path) -> tuple[Path, Path]:
@@ -127,3 +130,34 @@ def test_the_home_folder_is_the_users_only(tmp_path: Path, exists: bool) -> None
         home.chmod(0o755)
     assert launcher.private_home(home) == home
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
+
+
+def test_a_service_that_dies_is_restarted_with_backoff(capsys) -> None:
+    from cervixai.launcher import Processes
+    from cervixai.service.components import Component
+
+    processes = Processes()
+    processes.BACKOFF_SECONDS = (0.2, 1.0)
+    # `python -m this` prints and exits at once: a backend that dies
+    dying = Component("survival", "this", "CERVIXAI_X", "cervix.v1.Survival", free_port())
+    processes.start(dying, dict(os.environ))
+    first = processes.running[0][1]
+    first.process.wait(30)
+    processes.supervise()                     # found dead: restart scheduled
+    assert processes.running[0][1] is first
+    time.sleep(0.3)
+    processes.supervise()                     # due: started again
+    second = processes.running[0][1]
+    assert second is not first
+    second.process.wait(30)
+    processes.supervise()
+    time.sleep(0.3)
+    processes.supervise()                     # the second death waits twice as long
+    assert processes.running[0][1] is second
+    time.sleep(0.2)
+    processes.supervise()
+    assert processes.running[0][1] is not second
+    out = capsys.readouterr().out
+    assert "exited (code 0); restarting in 0.2 s" in out and "restarting in 0.4 s" in out
+    assert out.count("restarted") == 2
+    processes.stop()

@@ -193,7 +193,9 @@ def test_up_runs_the_system_from_a_bundle(system_bundle, e2e_cohort, tmp_path: P
     out = result.stdout
     assert "bundle" in out and "complete" in out
     for name in ("segmenter", "classifier", "survival", "gateway"):   # each one, on its port
-        assert re.search(rf"^  {name} +SERVING on 127\.0\.0\.1:\d+$", out, re.MULTILINE), name
+        metrics = "" if name == "gateway" else r", metrics on http://127\.0\.0\.1:\d+/metrics"
+        assert re.search(rf"^  {name} +SERVING on 127\.0\.0\.1:\d+{metrics}$", out,
+                         re.MULTILINE), name
     assert "example: postoperative assessment" in out and "%" in out
     assert "stopped (exit code 0)" in out
 
@@ -243,3 +245,51 @@ def test_command_line_client_writes_the_result_objects(system, tmp_path: Path) -
          "--clinical", str(record), "--out", str(only_sr), "--results", "dicom-seg,pdf",
          str(system.series_files[0].parent)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--results" in bad.stderr
+
+
+def test_sigterm_to_up_lets_every_request_in_flight_finish(system, system_bundle, e2e_cohort,
+                                                          tmp_path: Path) -> None:
+    """The launcher stops the gateway first and lets it drain while its backends still answer,
+    then the backends: requests in flight at SIGTERM all complete."""
+    import signal
+    import threading
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "cohort").symlink_to(e2e_cohort)
+    http_port = free_port()
+    up = subprocess.Popen(
+        [sys.executable, "-m", "cervixai.cli", "up", "--home", str(home), "--no-demo",
+         "--http-port", str(http_port), "--grpc-port", str(40000 + free_port() % 20000)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "CERVIXAI_BUNDLE": str(system_bundle)})
+    assert up.stdout is not None
+    lines: list[str] = []
+    for line in up.stdout:
+        lines.append(line)
+        if "cervixai is running" in line:
+            break
+    else:
+        raise AssertionError("".join(lines)[-3000:])
+    files = [("files", (p.name, p.read_bytes(), "application/dicom"))
+             for p in system.series_files]
+    codes: list[int] = []
+
+    def one() -> None:
+        codes.append(httpx.post(f"http://127.0.0.1:{http_port}/v1/assessments",
+                                data={"stage": "postoperative",
+                                      "clinical": json.dumps(system.record)},
+                                files=files, timeout=120).status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)   # the requests are in the gateway
+    up.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(150)
+    rest, _ = up.communicate(timeout=120)
+    out = "".join(lines) + rest
+    assert codes == [200] * 4, out[-3000:]
+    assert up.returncode == 0 and out.count("stopped (exit code 0)") == 4, out[-3000:]
+    assert out.index("gateway     stopped") < out.index("segmenter   stopped")
