@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from google.protobuf.json_format import MessageToDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import UploadFile
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.routing import Match
 
 from cervixai import __version__
 from cervixai.clinical.schema import OUTCOME_VARIABLES, VARIABLES, Stage
@@ -27,7 +29,7 @@ from cervixai.dicom import DicomSource
 from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput
 from cervixai.results import KINDS
 from gateway import openapi
-from gateway.metrics import HTTP_REQUESTS
+from gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from gateway.pipeline import Assessment
 from gateway.request import (
     HTTP_FIELDS,
@@ -120,15 +122,30 @@ def invalid(e: InvalidInput, request_id: str | None = None) -> JSONResponse:
 
 
 class _Metrics(BaseHTTPMiddleware):
+    """Counts and times every HTTP request by route template (bounded: the app's own routes,
+    or ``unmatched``) and status code."""
+
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        route = _route_template(request)   # before routing: a mount rewrites the scope's path
         status = 500  # an exception that escapes the endpoint becomes a 500
+        started = time.perf_counter()
         try:
             response = await call_next(request)
             status = response.status_code
             return response
         finally:
-            route = request.scope.get("route")
-            HTTP_REQUESTS.labels(getattr(route, "path", "unmatched"), str(status)).inc()
+            HTTP_REQUESTS.labels(route, str(status)).inc()
+            HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
+
+
+def _route_template(request: Request) -> str:
+    """The template of the app's route that matches ``request`` (FastAPI's documentation
+    routes and the static mount included), or ``unmatched``: a bounded label."""
+    for candidate in request.app.routes:
+        match, _ = candidate.matches(request.scope)
+        if match is Match.FULL:
+            return str(getattr(candidate, "path", "unmatched"))
+    return "unmatched"
 
 
 def create_app(gateway: Gateway) -> FastAPI:

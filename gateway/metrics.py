@@ -10,6 +10,9 @@ from cervixai.service.metrics import LATENCY_BUCKETS
 
 HTTP_REQUESTS = Counter("cervixai_gateway_http_requests_total",
                         "HTTP requests, by route template and status code.", ["route", "code"])
+HTTP_LATENCY = Histogram("cervixai_gateway_http_request_duration_seconds",
+                         "Time to answer one HTTP request, by route template.", ["route"],
+                         buckets=LATENCY_BUCKETS)
 ASSESSMENTS = Counter("cervixai_gateway_assessments_total",
                       "Assessments, by API (http, grpc), stage and outcome code.",
                       ["api", "stage", "code"])

@@ -48,6 +48,19 @@ def test_health_readiness_metrics_openapi_and_page(gateway) -> None:
     assert page.status_code == 200 and "<form id=\"assessment\"" in page.text
     schema = http.get("/v1/schema").json()
     assert any(v["name"] == "age_years" and v["maximum"] == 100 for v in schema["variables"])
+    http.get("/docs")
+    http.get("/static/app.js")
+    http.get("/no/such/page")
+    samples = [s for f in text_string_to_metric_families(http.get("/metrics").text)
+               for s in f.samples]
+    routes = {s.labels["route"] for s in samples
+              if s.name == "cervixai_gateway_http_requests_total"}
+    # every route by its template; only what matches no route is "unmatched"
+    assert {"/healthz", "/readyz", "/openapi.json", "/docs", "/static", "/v1/schema",
+            "unmatched"} <= routes
+    timed = {s.labels["route"] for s in samples
+             if s.name == "cervixai_gateway_http_request_duration_seconds_count"}
+    assert {"/healthz", "/openapi.json", "/v1/schema"} <= timed
 
 
 def test_every_input_problem_is_reported_at_once(gateway, preoperative) -> None:
