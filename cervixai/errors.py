@@ -6,10 +6,12 @@ Hierarchy::
     ├── InvalidInput                 the caller sent something wrong; carries field violations
     │   └── (DicomError, ...)        specialised by the modules that detect them
     ├── NotReady                     a model or dependency is not loaded yet
-    └── DependencyUnavailable        a backend this process calls is down or timed out
+    ├── DependencyUnavailable        a backend this process calls is down or timed out
+    └── Overloaded                   no capacity now: retry after a delay (load shedding)
 
 The gRPC interceptor in :mod:`cervixai.service` maps ``InvalidInput`` to INVALID_ARGUMENT with a
-``google.rpc.BadRequest`` detail, ``NotReady`` and ``DependencyUnavailable`` to UNAVAILABLE, and
+``google.rpc.BadRequest`` detail, ``NotReady`` and ``DependencyUnavailable`` to UNAVAILABLE,
+``Overloaded`` to RESOURCE_EXHAUSTED (HTTP 429 with Retry-After), and
 everything else to INTERNAL (traceback logged, never sent). The HTTP API maps them to 400 / 503 /
 500 with the same field violations.
 """
@@ -68,3 +70,13 @@ class DependencyUnavailable(CervixError):
         self.dependency = dependency
         self.detail = detail
         super().__init__(f"{dependency} unavailable: {detail}")
+
+
+class Overloaded(CervixError):
+    """No capacity for this request now (too many in flight here, or at a backend): refused at
+    once rather than queued, with the delay after which a retry may succeed."""
+
+    def __init__(self, where: str, retry_after_seconds: int = 1) -> None:
+        self.where = where
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(f"{where} is at capacity; retry after {retry_after_seconds} s")

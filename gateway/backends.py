@@ -8,13 +8,19 @@ Errors of a backend call::
     InternalError           the backend refused a field the gateway built (``volume.*``,
                             ``image_features.*``, anything else): a gateway bug or a version
                             mismatch with the backend (500 / INTERNAL), logged at ERROR
-    DependencyUnavailable   down, past its deadline, or any other failure (503 / UNAVAILABLE)
+    DependencyUnavailable   down, past its deadline, or any other failure (503 / UNAVAILABLE);
+                            after one such failure the backend's circuit opens: calls fail at
+                            once until a health check (one a second) says SERVING again
+    Overloaded              the backend refused the call for lack of capacity
+                            (RESOURCE_EXHAUSTED): 429 / RESOURCE_EXHAUSTED with a retry delay
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +37,7 @@ from cervix.v1 import (
     survival_pb2,
     survival_pb2_grpc,
 )
-from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput
+from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput, Overloaded
 from cervixai.service import channel_options, violations_from_error
 from cervixai.service.components import MODEL_SERVICES
 from gateway.config import BackendConfig, GatewayConfig
@@ -79,8 +85,57 @@ def service_config(service: str) -> str:
     })
 
 
+class Breaker:
+    """Fail fast while a backend is known not to answer.
+
+    Opened by a call that missed its deadline or found the backend unavailable (a paused or
+    overloaded process would otherwise hold every request for its whole deadline). While open,
+    calls fail at once; one caller at a time, at most every ``probe_seconds``, asks the
+    backend's health (``probe``, bounded by its own short timeout): SERVING closes it."""
+
+    def __init__(self, probe: Callable[[], tuple[bool, str]], probe_seconds: float = 1.0
+                 ) -> None:
+        self._probe = probe
+        self._probe_seconds = probe_seconds
+        self._lock = threading.Lock()
+        self._open_reason: str | None = None
+        self._next_probe = 0.0
+        self._probing = False
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_reason is not None
+
+    def trip(self, reason: str) -> None:
+        with self._lock:
+            if self._open_reason is None:
+                self._next_probe = time.monotonic() + self._probe_seconds
+            self._open_reason = reason
+
+    def check(self) -> str | None:
+        """None when calls may go ahead; otherwise why not."""
+        with self._lock:
+            if self._open_reason is None:
+                return None
+            if self._probing or time.monotonic() < self._next_probe:
+                return self._open_reason
+            self._probing = True
+        try:
+            serving, status = self._probe()
+        finally:
+            with self._lock:
+                self._probing = False
+                self._next_probe = time.monotonic() + self._probe_seconds
+        with self._lock:
+            if serving:
+                self._open_reason = None
+                return None
+            self._open_reason = f"health {status}"
+            return self._open_reason
+
+
 class Backend:
-    """One backend service: its channel, stub and health stub."""
+    """One backend service: its channel, stub, health stub and circuit breaker."""
 
     def __init__(self, config: BackendConfig, max_message_bytes: int,
                  credentials: grpc.ChannelCredentials | None) -> None:
@@ -99,6 +154,7 @@ class Backend:
         else:
             self.channel = grpc.secure_channel(config.address, credentials, options=options)
         self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.breaker = Breaker(lambda: self.ready(timeout=0.5))
 
     def call(self, method: Callable[..., Reply], request: Message,
              deadline_seconds: float) -> Reply:
@@ -108,6 +164,11 @@ class Backend:
         if timeout <= 0:
             BACKEND_ERRORS.labels(self.name, "DEADLINE_EXCEEDED").inc()
             raise DependencyUnavailable(self.name, "no time left before the request deadline")
+        refused = self.breaker.check()
+        if refused is not None:
+            BACKEND_ERRORS.labels(self.name, "CIRCUIT_OPEN").inc()
+            raise DependencyUnavailable(self.name, f"not answering ({refused}); failing fast "
+                                                   "until its health check says SERVING")
         try:
             return method(request, timeout=timeout)
         except grpc.RpcError as e:
@@ -116,9 +177,13 @@ class Backend:
             if code is grpc.StatusCode.INVALID_ARGUMENT:
                 raise self._rejection(violations_from_error(e)) from e
             if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+                self.breaker.trip(f"no answer within {timeout:.1f} s")
                 raise DependencyUnavailable(self.name, f"no answer within {timeout:.1f} s") from e
             if code is grpc.StatusCode.UNAVAILABLE:
-                raise DependencyUnavailable(self.name, e.details() or "unavailable") from e
+                self.breaker.trip("unavailable")
+                raise DependencyUnavailable(self.name, "unavailable") from e
+            if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise Overloaded(self.name, retry_after_seconds=1) from e
             log.error("%s failed with %s", self.name, code.name)
             raise DependencyUnavailable(self.name, f"failed with {code.name}") from e
 

@@ -1,8 +1,9 @@
 """The one place where exceptions become gRPC status codes, and where RPCs are counted and timed.
 
 InvalidInput → INVALID_ARGUMENT with google.rpc.BadRequest field violations; NotReady and
-DependencyUnavailable → UNAVAILABLE; anything else → INTERNAL with the traceback logged and a
-generic message sent (the caller never sees internals).
+DependencyUnavailable → UNAVAILABLE; Overloaded → RESOURCE_EXHAUSTED (a ``retry-after``
+trailer); anything else → INTERNAL with the traceback logged and a generic message sent (the
+caller never sees internals).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from cervixai.errors import DependencyUnavailable, InvalidInput, NotReady
+from cervixai.errors import DependencyUnavailable, InvalidInput, NotReady, Overloaded
 from cervixai.service import metrics
 from cervixai.service.status import invalid_argument_status
 
@@ -71,6 +72,11 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 code = grpc.StatusCode.INVALID_ARGUMENT
                 log.info("rejected %s: %d field violation(s)", method, len(e.violations))
                 context.abort_with_status(invalid_argument_status(e))
+            except Overloaded as e:
+                code = grpc.StatusCode.RESOURCE_EXHAUSTED
+                log.warning("%s shed: %s", method, e)
+                context.set_trailing_metadata((("retry-after", str(e.retry_after_seconds)),))
+                context.abort(code, str(e))
             except (NotReady, DependencyUnavailable) as e:
                 code = grpc.StatusCode.UNAVAILABLE
                 log.warning("%s unavailable: %s", method, e)

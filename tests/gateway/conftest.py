@@ -105,10 +105,12 @@ class FakeModels:
     """In-process stand-ins for the three model services, on one gRPC server (port 0): the
     segmenter outlines a cube in the volume's centre, the classifier and the survival service
     answer fixed figures. ``reject[name]`` makes one of them refuse every request with those
-    field violations; ``received[name]`` keeps the requests they got."""
+    field violations; ``delay[name]`` makes one answer that many seconds late (a paused or
+    overloaded backend); ``received[name]`` keeps the requests they got."""
 
     def __init__(self) -> None:
         self.reject: dict[str, list[object]] = {}
+        self.delay: dict[str, float] = {}
         self.received: dict[str, list[object]] = {"segmenter": [], "classifier": [],
                                                   "survival": []}
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=[
@@ -142,6 +144,7 @@ class _Servicer:
         self.models, self.name = models, name
 
     def _refuse(self, context: object) -> None:
+        time.sleep(self.models.delay.get(self.name, 0.0))
         violations = self.models.reject.get(self.name)
         if violations:
             context.abort_with_status(  # type: ignore[attr-defined]
