@@ -56,11 +56,17 @@ def keep_largest_component(mask: Bool) -> Bool:
 
 def session_options(intra_op_threads: int = 0) -> ort.SessionOptions:
     """Every graph optimisation, sequential execution (the U-Net is one chain: there are no
-    parallel branches for inter-op threads); 0 intra-op threads = one per core."""
+    parallel branches for inter-op threads); 0 intra-op threads = one per core.
+
+    Memory patterns off: onnxruntime plans and keeps one allocation pattern per input shape,
+    and the series' depths vary, so the arena grew with every new depth (3.4 GB after six
+    volumes of 16-64 slices) and never shrank. Without them the arena stays at what the deepest
+    volume needs (1.7 GB for 64 slices) at the same speed (bench/memory.py)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = intra_op_threads
+    options.enable_mem_pattern = False
     return options
 
 
