@@ -12,6 +12,8 @@ from cervix.v1 import gateway_pb2_grpc
 from cervixai.service import configure_logging, create_server
 from cervixai.service.components import GATEWAY
 from cervixai.service.model import set_build_info
+from gateway.auth import Authenticator
+from gateway.authz import GrpcAuthorization
 from gateway.config import GatewayConfig
 from gateway.grpc_api import GatewayServicer
 from gateway.http_api import create_app
@@ -26,17 +28,38 @@ def main() -> int:
     except ValueError as e:
         print(f"gateway: bad configuration: {e}", file=sys.stderr)
         return 2
+    refusal = exposure_refusal(config)
+    if refusal:
+        print(f"gateway: {refusal}", file=sys.stderr)
+        return 2
     configure_logging("gateway", config.grpc.log_level)
     set_build_info(GATEWAY)
+    authenticator = None
+    if config.auth.enabled:
+        try:
+            authenticator = Authenticator(config.auth)
+        except (OSError, ValueError) as e:  # an unreadable or malformed JWKS file
+            print(f"gateway: bad configuration: cannot read the JWKS: {e}", file=sys.stderr)
+            return 2
+        log.info("authentication: bearer tokens of %s for %s (keys from %s)",
+                 config.auth.issuer, config.auth.audience,
+                 config.auth.jwks_url or config.auth.jwks_file)
+    else:
+        log.warning("authentication is OFF (CERVIXAI_GATEWAY_AUTH=%s): every caller that "
+                    "reaches HTTP %s or gRPC %s may assess and read; docs/security.md",
+                    config.auth.mode or "unset", config.http_host, config.grpc.host)
     gateway = Gateway(config)
     grpc_app = create_server(config.grpc, "gateway",
                              [(gateway_pb2_grpc.add_GatewayServicer_to_server,
-                               GatewayServicer(gateway))], [GATEWAY.service])
+                               GatewayServicer(gateway))], [GATEWAY.service],
+                             extra_interceptors=[GrpcAuthorization(authenticator)]
+                             if authenticator else [])
     grpc_app.start()
     grpc_app.set_serving(True)
     server = uvicorn.Server(uvicorn.Config(
-        create_app(gateway), host=config.http_host, port=config.http_port, log_config=None,
-        access_log=False, timeout_graceful_shutdown=int(config.grpc.grace_seconds)))
+        create_app(gateway, authenticator), host=config.http_host, port=config.http_port,
+        log_config=None, access_log=False,
+        timeout_graceful_shutdown=int(config.grpc.grace_seconds)))
     log.info("HTTP on http://%s:%d/, gRPC on %s; backends: %s", config.http_host,
              config.http_port, grpc_app.address,
              ", ".join(f"{b.name}={b.address}" for b in config.backends))
@@ -51,6 +74,16 @@ def main() -> int:
         grpc_app.stop()
         gateway.close()
     return 0
+
+
+def exposure_refusal(config: GatewayConfig) -> str | None:
+    """Why the gateway must not start: it would listen beyond loopback without authentication
+    and nobody said so (``CERVIXAI_GATEWAY_AUTH`` unset); None when it may."""
+    if config.auth.mode is not None or config.loopback_only:
+        return None
+    return (f"refusing to listen on HTTP {config.http_host} / gRPC {config.grpc.host} without "
+            f"authentication: set CERVIXAI_GATEWAY_AUTH=jwt (with its issuer, audience and "
+            f"JWKS; docs/security.md), or CERVIXAI_GATEWAY_AUTH=none to accept every caller")
 
 
 if __name__ == "__main__":

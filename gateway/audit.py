@@ -1,8 +1,10 @@
 """The audit log: one JSON line per assessment request.
 
-Fields: request_id, time (UTC), api, client, stage, status, http/grpc code, model versions,
-per-stage durations, upload bytes, warning count, the kinds of the result objects returned.
-Never a patient identifier (nor the subject reference), a clinical value or a file name.
+Fields: request_id, time (UTC), api, client, caller (the authenticated subject: the token's
+``sub``, or ``client_id`` / ``azp``; null without authentication), stage, status, http/grpc
+code, model versions, per-stage durations, upload bytes, warning count, the kinds of the result
+objects returned. Never a patient identifier (nor the subject reference), a clinical value, a
+file name, nor any other content of the caller's token.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cervix.v1 import gateway_pb2
+from gateway.auth import current_identity
 
 
 class AuditLog:
@@ -44,6 +47,8 @@ class AuditLog:
             "request_id": request_id,
             "api": api,
             "client": client,
+            # set by the API's authorization for the request being handled (gateway/authz.py)
+            "caller": identity.subject if (identity := current_identity.get()) else None,
             "stage": stage,
             "status": status,
             "code": code,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cervixai.grid import MODEL_MAX_SLICES
 from cervixai.service.components import CLASSIFIER, GATEWAY, SEGMENTER, SURVIVAL, Component
 from cervixai.service.config import ServerConfig, integer_variable
+from gateway.auth import AuthConfig, is_loopback
 
 MB = 1000 * 1000
 
@@ -37,7 +38,12 @@ class GatewayConfig:
     ``CERVIXAI_SEGMENTER_MAX_SLICES`` [64] (the segmenter's depth limit, the same variable the
     segmenter reads: the gateway refuses or sets aside deeper series at ingestion),
     ``CERVIXAI_BUNDLE`` (optional: the bundle whose manifest and model card ``GET /v1/models``
-    serves).
+    serves), and authentication: ``CERVIXAI_GATEWAY_AUTH`` [unset: none, on loopback only]
+    ``jwt`` or ``none``, ``..._AUTH_ISSUER``, ``..._AUTH_AUDIENCE``, ``..._AUTH_JWKS_URL`` or
+    ``..._AUTH_JWKS_FILE``, ``..._AUTH_ALGORITHMS`` [RS256,ES256,PS256],
+    ``..._AUTH_LEEWAY_SECONDS`` [30], ``..._AUTH_JWKS_CACHE_SECONDS`` [300],
+    ``..._AUTH_JWKS_REFRESH_SECONDS`` [60], ``..._AUTH_JWKS_TIMEOUT_SECONDS`` [5] (see
+    :class:`gateway.auth.AuthConfig` and docs/security.md).
     """
 
     grpc: ServerConfig
@@ -52,6 +58,7 @@ class GatewayConfig:
     backend_tls_ca: str | None = None
     bundle: str | None = None    # read only for GET /v1/models (manifest and model card)
     model_max_slices: int = MODEL_MAX_SLICES
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 1:
@@ -62,6 +69,11 @@ class GatewayConfig:
         for backend in (self.segmenter, self.classifier, self.survival):
             if backend.timeout_seconds <= 0:
                 raise ValueError(f"{backend.name} timeout must be positive")
+
+    @property
+    def loopback_only(self) -> bool:
+        """Whether both listeners (HTTP and gRPC) are reachable from this machine only."""
+        return is_loopback(self.http_host) and is_loopback(self.grpc.host)
 
     @property
     def backends(self) -> tuple[BackendConfig, ...]:
@@ -104,4 +116,5 @@ class GatewayConfig:
             bundle=env.get("CERVIXAI_BUNDLE") or None,
             model_max_slices=integer_variable(env, f"{SEGMENTER.prefix}_MAX_SLICES",
                                               MODEL_MAX_SLICES),
+            auth=AuthConfig.from_env(env),
         )

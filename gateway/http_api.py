@@ -29,6 +29,8 @@ from cervixai.dicom import DicomSource
 from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput
 from cervixai.results import KINDS
 from gateway import openapi
+from gateway.auth import Authenticator
+from gateway.authz import HttpAuthorization, http_scope
 from gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from gateway.pipeline import Assessment
 from gateway.request import (
@@ -148,13 +150,16 @@ def _route_template(request: Request) -> str:
     return "unmatched"
 
 
-def create_app(gateway: Gateway) -> FastAPI:
-    """The ASGI application around a running :class:`Gateway`."""
+def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> FastAPI:
+    """The ASGI application around a running :class:`Gateway`; with an ``authenticator``
+    every endpoint but the open ones needs a bearer token with its scope (gateway/authz.py)."""
     app = FastAPI(title="cervixai gateway", version=__version__,
                   description="Cervical-cancer MR assessment: lesion contour, risks of "
                               "parametrial invasion, lymph node metastasis, recurrence and "
                               "death, and survival estimates. 64-bit integers (proto int64) "
                               "are JSON strings.")
+    if authenticator is not None:  # inside the metrics: refusals are counted too
+        app.add_middleware(HttpAuthorization, authenticator=authenticator)
     app.add_middleware(_Metrics)
     limit = gateway.config.max_upload_bytes
 
@@ -266,6 +271,7 @@ def _add_schemas(app: FastAPI) -> None:
             spec = original()
             spec.setdefault("components", {}).setdefault("schemas", {}).update(
                 {**openapi.components(), "AssessmentForm": ASSESSMENT_FORM})
+            openapi.declare_security(spec, http_scope)
             app.openapi_schema = spec
         return app.openapi_schema
 

@@ -31,7 +31,8 @@ _UINT32 = {FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32}
 _NUMBER = {FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT}
 
 ERROR_CODES = ("INVALID_ARGUMENT", "PAYLOAD_TOO_LARGE", "INTERNAL", "UNAVAILABLE",
-               "NOT_CONFIGURED")
+               "NOT_CONFIGURED", "UNAUTHENTICATED", "PERMISSION_DENIED")
+BEARER = "bearer"
 
 
 def schema_name(message: Descriptor) -> str:
@@ -176,3 +177,27 @@ def json_content(name: str, description: str) -> dict[str, Any]:
 
 def error_response(description: str) -> dict[str, Any]:
     return json_content("ErrorBody", description)
+
+
+def declare_security(spec: dict[str, Any], scope_of: Callable[[str, str], str | None]) -> None:
+    """Declare the bearer-token scheme, and on every operation the scope ``scope_of(method,
+    path)`` says it needs (OpenAPI 3.1 lets an http scheme list them) with its 401 and 403
+    replies; open operations get an empty ``security``. Applies when the gateway runs with
+    ``CERVIXAI_GATEWAY_AUTH=jwt`` (docs/security.md)."""
+    spec.setdefault("components", {}).setdefault("securitySchemes", {})[BEARER] = {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "An OAuth 2.0 access token (JWT) from the identity provider the gateway "
+                       "trusts, when it runs with CERVIXAI_GATEWAY_AUTH=jwt."}
+    for path, operations in spec.get("paths", {}).items():
+        for method, operation in operations.items():
+            scope = scope_of(method.upper(), path)
+            if scope is None:
+                operation["security"] = []
+                continue
+            operation["security"] = [{BEARER: [scope]}]
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("401", error_response(
+                "No bearer token, or one that is invalid, expired or not meant for this "
+                "gateway (code UNAUTHENTICATED; the `WWW-Authenticate` header says why)"))
+            responses.setdefault("403", error_response(
+                f"The token lacks the scope {scope} (code PERMISSION_DENIED)"))

@@ -144,13 +144,15 @@ def create_server(
     service_names: Sequence[str],
     *,
     ready: Callable[[], bool] | None = None,
+    extra_interceptors: Sequence[grpc.ServerInterceptor] = (),
 ) -> GrpcApp:
     """Build an unstarted server serving ``registrations`` plus grpc.health.v1 and reflection.
 
     ``service_label`` names the process in metrics and logs (``segmenter``); ``service_names``
     are the full proto names (``cervix.v1.Segmenter``) for health and reflection. Binding port 0
     picks a free port (``GrpcApp.port`` tells which). ``ready`` (a model's readiness) gates
-    every RPC but health and reflection: UNAVAILABLE until it says true.
+    every RPC but health and reflection: UNAVAILABLE until it says true. ``extra_interceptors``
+    run inside the error-mapping one (the gateway's authorization: its refusals are counted).
     """
     options: list[tuple[str, int]] = channel_options(config.max_message_bytes)
     if config.max_connection_age_seconds > 0:
@@ -159,7 +161,7 @@ def create_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers,
                                    thread_name_prefix=f"{service_label}-rpc"),
-        interceptors=[ServiceInterceptor(service_label, ready)],
+        interceptors=[ServiceInterceptor(service_label, ready), *extra_interceptors],
         options=options,
         maximum_concurrent_rpcs=config.max_workers * 4,
     )
