@@ -423,3 +423,21 @@ def test_every_variable_is_documented(rendered: dict[str, list[Manifest]]) -> No
     variables = {key for objects in rendered.values() for service in SERVICES
                  for key in config_env(objects, service)}
     assert sorted(v for v in variables if not documented(v)) == []
+
+
+def test_production_authenticates_and_local_says_it_does_not(
+        rendered: dict[str, list[Manifest]]) -> None:
+    """docs/security.md: production verifies bearer tokens (and Prometheus gets one to scrape
+    the gateway's /metrics); the base and the local overlay accept every caller, said
+    explicitly — the gateway refuses to listen on 0.0.0.0 when nothing is said."""
+    from gateway.__main__ import exposure_refusal
+
+    production = read_config("gateway", config_env(rendered["production"], "gateway"))
+    local = read_config("gateway", config_env(rendered["local"], "gateway"))
+    assert production.auth.enabled and production.auth.jwks_url.startswith("https://")
+    assert (local.auth.mode, exposure_refusal(local), exposure_refusal(production)) == (
+        "none", None, None)
+    http = next(e for e in named(rendered["production"], "ServiceMonitor", "cervixai")["spec"][
+        "endpoints"] if e["port"] == "http")
+    assert http["oauth2"]["scopes"] == ["cervixai.read"]
+    assert http["oauth2"]["clientSecret"]["name"] == "cervixai-metrics-client"
