@@ -44,6 +44,7 @@ def main() -> int:
         log.info("authentication: bearer tokens of %s for %s (keys from %s)",
                  config.auth.issuer, config.auth.audience,
                  config.auth.jwks_url or config.auth.jwks_file)
+        authenticator.keys.load()
     else:
         log.warning("authentication is OFF (CERVIXAI_GATEWAY_AUTH=%s): every caller that "
                     "reaches HTTP %s or gRPC %s may assess and read; docs/security.md",

@@ -174,7 +174,7 @@ class KeySet:
             self._fetch = lambda: document
         else:
             self._fetch = self._from_url
-        if config.jwks_file or fetch is not None:
+        if config.jwks_file and fetch is None:
             self._refresh()  # a bad file is a configuration error: fail at start
 
     def _from_url(self) -> Mapping[str, Any]:
@@ -199,6 +199,23 @@ class KeySet:
         self._keys = keys
         log.info("JWKS loaded: %d signing key(s)", len(keys))
 
+    def load(self) -> None:
+        """Fetch the keys now (at start: the log says at once whether the provider answers);
+        a failure is logged, and the next token tries again."""
+        with self._lock:
+            self._try_refresh()
+            if not self._keys:
+                self._fetched_at = None
+
+    def _try_refresh(self) -> None:
+        try:
+            self._refresh()
+        except (httpx.HTTPError, ValueError, OSError) as e:
+            # the keys held stay in use: an identity provider's outage must not lock every
+            # caller out at once
+            log.warning("JWKS fetch failed (%s: %s); %d cached key(s) stay in use",
+                        type(e).__name__, e, len(self._keys))
+
     def key(self, kid: str | None) -> jwt.PyJWK:
         """The key ``kid`` names (the only key, when the token names none)."""
         with self._lock:
@@ -209,13 +226,9 @@ class KeySet:
             may_fetch = (self._fetched_at is None
                          or now - self._fetched_at >= self._config.jwks_refresh_seconds)
             if stale or (unknown and may_fetch):
-                try:
-                    self._refresh()
-                except (httpx.HTTPError, ValueError, OSError) as e:
-                    # the keys held stay in use: an identity provider's outage must not
-                    # lock every caller out at once
-                    log.warning("JWKS fetch failed (%s); %d cached key(s) stay in use",
-                                type(e).__name__, len(self._keys))
+                self._try_refresh()
+            if not self._keys:
+                raise Unauthenticated("the identity provider's keys could not be fetched")
             if kid is None:
                 if len(self._keys) == 1:
                     return next(iter(self._keys.values()))

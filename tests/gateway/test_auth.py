@@ -200,8 +200,9 @@ def test_an_unknown_kid_fetches_the_keys_again_at_most_every_refresh_interval() 
         fetches.append(now[0])
         return served
 
-    auth = Authenticator(config(), KeySet(config(jwks_refresh_seconds=60), fetch=fetch,
-                                          clock=lambda: now[0]))
+    keys = KeySet(config(jwks_refresh_seconds=60), fetch=fetch, clock=lambda: now[0])
+    keys.load()
+    auth = Authenticator(config(), keys)
     rotated = sign(key=NEW_KEY, kid="k2")
     now[0] = 61.0
     with pytest.raises(Unauthenticated, match="unknown key"):
@@ -214,6 +215,37 @@ def test_an_unknown_kid_fetches_the_keys_again_at_most_every_refresh_interval() 
     assert auth.verify(rotated).subject == "dr-house"
     assert auth.verify(sign()).subject == "dr-house"   # the old key still works
     assert fetches == [0.0, 61.0, 122.0]
+
+
+def test_keys_from_a_file(tmp_path: Any) -> None:
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps({"keys": [jwk(RSA_KEY, "k1"), {"kty": "oct", "k": "c2VjcmV0"}]}))
+    auth = Authenticator(config(jwks_url=None, jwks_file=str(path)))
+    assert auth.verify(sign()).subject == "dr-house"   # the symmetric key was left out
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="Expecting property name"):
+        Authenticator(config(jwks_url=None, jwks_file=str(path)))
+
+
+def test_keys_that_cannot_be_fetched_are_said_so_and_fetched_again() -> None:
+    now = [0.0]
+    served: list[Any] = []
+
+    def fetch() -> dict[str, Any]:
+        if not served:
+            raise OSError("connection refused")
+        return {"keys": served}
+
+    keys = KeySet(config(jwks_refresh_seconds=10), fetch=fetch, clock=lambda: now[0])
+    keys.load()                                   # at start: the provider is down, logged
+    auth = Authenticator(config(), keys)
+    with pytest.raises(Unauthenticated, match="keys could not be fetched"):
+        auth.verify(sign())                       # tried again at once: load() failed
+    served.append(jwk(RSA_KEY, "k1"))
+    with pytest.raises(Unauthenticated, match="keys could not be fetched"):
+        auth.verify(sign())                       # too soon after that try
+    now[0] = 10.0
+    assert auth.verify(sign()).subject == "dr-house"
 
 
 # ---------------------------------------------------------- the scope table, HTTP in-process
