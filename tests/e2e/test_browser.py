@@ -134,8 +134,8 @@ def _fill(page, record: dict[str, object]) -> None:
             page.fill(selector, str(value))
 
 
-def test_postoperative_assessment_in_the_browser(browser, system, served_bundle: Path,
-                                                 tmp_path: Path) -> None:
+def _assess_postoperative(browser, system):  # type: ignore[no-untyped-def]
+    """A page that has submitted the system's postoperative study and shows the result."""
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
     page.goto(system.http_url)
     page.check("input[name=stage][value=postoperative]")
@@ -143,6 +143,12 @@ def test_postoperative_assessment_in_the_browser(browser, system, served_bundle:
     page.set_input_files("#files", [str(p) for p in system.series_files])
     page.click("#submit")
     page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    return page
+
+
+def test_postoperative_assessment_in_the_browser(browser, system, served_bundle: Path,
+                                                 tmp_path: Path) -> None:
+    page = _assess_postoperative(browser, system)
     rows = page.locator("#risks tbody tr")
     assert rows.count() == 4
     assert "%" in rows.first.inner_text()
@@ -258,13 +264,7 @@ def test_the_results_to_file_can_be_downloaded(browser, system, tmp_path: Path) 
     """After an assessment the page links the DICOM SEG, the DICOM SR and the FHIR Bundle
     (Blob URLs of the reply's objects); the links go with the result when other files are
     chosen."""
-    page = browser.new_page(viewport={"width": 1280, "height": 1100})
-    page.goto(system.http_url)
-    page.check("input[name=stage][value=postoperative]")
-    _fill(page, system.record)
-    page.set_input_files("#files", [str(p) for p in system.series_files])
-    page.click("#submit")
-    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    page = _assess_postoperative(browser, system)
     links = page.locator("#downloads a[download]")
     assert links.count() == 3
     assert [links.nth(i).get_attribute("download") for i in range(3)] == [

@@ -219,6 +219,24 @@ def http_client(env: dict[str, str], timeout: float) -> httpx.Client:
             time.sleep(0.2)
 
 
+def _strict(schema: object) -> object:
+    """A schema with no room for fields it does not declare (drift fails)."""
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items()}
+        if out.get("type") == "object" and "properties" in out:
+            out.setdefault("additionalProperties", False)
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+@pytest.fixture
+def strict_spec() -> object:
+    """The gateway's served OpenAPI document, strict: ``strict_spec(http)``."""
+    return lambda http: _strict(http.get("/openapi.json").json())
+
+
 @pytest.fixture
 def gateway_client() -> object:
     """:func:`http_client`, for test modules (conftest is not importable under importlib)."""
