@@ -33,7 +33,8 @@ class GatewayConfig:
     [127.0.0.1:50052], ``CERVIXAI_SURVIVAL_ADDRESS`` [127.0.0.1:50053],
     ``CERVIXAI_GATEWAY_SEGMENT_TIMEOUT_SECONDS`` [60], ``..._CLASSIFY_TIMEOUT_SECONDS`` [10],
     ``..._SURVIVAL_TIMEOUT_SECONDS`` [10], ``..._REQUEST_TIMEOUT_SECONDS`` [120] (whole
-    request, HTTP), ``..._MAX_UPLOAD_BYTES`` [50000000], ``..._AUDIT_LOG`` [stderr], and
+    request, HTTP), ``..._MAX_IN_FLIGHT`` [16] (assessments at once; more get 429 /
+    RESOURCE_EXHAUSTED), ``..._MAX_UPLOAD_BYTES`` [50000000], ``..._AUDIT_LOG`` [stderr], and
     ``CERVIXAI_BACKEND_TLS_CA`` (PEM; TLS to the backends when set),
     ``CERVIXAI_SEGMENTER_MAX_SLICES`` [64] (the segmenter's depth limit, the same variable the
     segmenter reads: the gateway refuses or sets aside deeper series at ingestion),
@@ -53,6 +54,7 @@ class GatewayConfig:
     classifier: BackendConfig = BackendConfig("classifier", CLASSIFIER.default_address, 10.0)
     survival: BackendConfig = BackendConfig("survival", SURVIVAL.default_address, 10.0)
     request_timeout_seconds: float = 120.0
+    max_in_flight: int = 16      # assessments at once; more are refused with 429
     max_upload_bytes: int = 50 * MB
     audit_log: str | None = None
     backend_tls_ca: str | None = None
@@ -61,6 +63,9 @@ class GatewayConfig:
     auth: AuthConfig = field(default_factory=AuthConfig)
 
     def __post_init__(self) -> None:
+        if self.max_in_flight < 1:
+            raise ValueError(f"max in-flight assessments must be at least 1, got "
+                             f"{self.max_in_flight}")
         if self.max_upload_bytes < 1:
             raise ValueError(f"max upload must be positive, got {self.max_upload_bytes}")
         if self.max_upload_bytes + MB > self.grpc.max_message_bytes:
@@ -110,6 +115,7 @@ class GatewayConfig:
             classifier=backend(CLASSIFIER, "CLASSIFY_TIMEOUT_SECONDS", 10.0),
             survival=backend(SURVIVAL, "SURVIVAL_TIMEOUT_SECONDS", 10.0),
             request_timeout_seconds=number("REQUEST_TIMEOUT_SECONDS", 120.0),
+            max_in_flight=integer_variable(env, f"{p}_MAX_IN_FLIGHT", 16),
             max_upload_bytes=max_upload,
             audit_log=env.get(f"{p}_AUDIT_LOG") or None,
             backend_tls_ca=env.get("CERVIXAI_BACKEND_TLS_CA") or None,

@@ -26,7 +26,7 @@ from starlette.routing import Match
 from cervixai import __version__
 from cervixai.clinical.schema import OUTCOME_VARIABLES, VARIABLES, Stage
 from cervixai.dicom import DicomSource
-from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput
+from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput, Overloaded
 from cervixai.results import KINDS
 from gateway import openapi
 from gateway.auth import Authenticator
@@ -96,6 +96,9 @@ ASSESS_RESPONSES: dict[int | str, dict[str, Any]] = {
     500: openapi.error_response("Internal error (e.g. a backend refused what the gateway "
                                 "built); the message is generic, `error.request_id` finds the "
                                 "audit line"),
+    429: openapi.error_response("At capacity (too many assessments in flight here or at a "
+                                "backend): refused at once; retry after the `Retry-After` "
+                                "header's seconds"),
     503: openapi.error_response("A backend is down, refusing or past its deadline; "
                                 "`error.backend` names it"),
 }
@@ -241,6 +244,10 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
             except DependencyUnavailable as e:
                 return error_response(503, "UNAVAILABLE", str(e), backend=e.dependency,
                                       request_id=request_id)
+            except Overloaded as e:
+                shed = error_response(429, "RESOURCE_EXHAUSTED", str(e), request_id=request_id)
+                shed.headers["Retry-After"] = str(e.retry_after_seconds)
+                return shed
             return JSONResponse(body)
         except Exception:  # never shown; answered here so that the connection stays usable
             log.exception("assessment %s failed", request_id)

@@ -4,11 +4,12 @@ by the gRPC servicer and the HTTP API so both behave the same."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from cervixai.errors import DependencyUnavailable, InvalidInput
+from cervixai.errors import DependencyUnavailable, InvalidInput, Overloaded
 from gateway.audit import AuditLog
 from gateway.backends import Backends
 from gateway.config import GatewayConfig
@@ -26,6 +27,9 @@ class Gateway:
         self.backends = Backends(config)
         self.pipeline = Pipeline(self.backends, config.max_upload_bytes, config.model_max_slices)
         self.audit = AuditLog(config.audit_log)
+        # load shedding: past this many assessments at once, refuse at once (429 /
+        # RESOURCE_EXHAUSTED) instead of queueing work that would miss its deadline anyway
+        self._slots = threading.BoundedSemaphore(config.max_in_flight)
 
     def close(self) -> None:
         self.pipeline.close()
@@ -56,10 +60,14 @@ class Gateway:
         upload = (request.upload.size_bytes if isinstance(request, AssessmentRequest)
                   else request.upload_bytes)
         UPLOAD_BYTES.observe(upload)
-        IN_FLIGHT.inc()
         started = time.monotonic()
         status, code, result = "error", "INTERNAL", None
+        admitted = self._slots.acquire(blocking=False)
+        if admitted:
+            IN_FLIGHT.inc()
         try:
+            if not admitted:
+                raise Overloaded("the gateway", retry_after_seconds=1)
             if isinstance(request, Rejection):
                 raise self._refusal(request)
             result = self.pipeline.assess(request, budget, request_id)
@@ -72,8 +80,13 @@ class Gateway:
         except DependencyUnavailable:
             status, code = "unavailable", "UNAVAILABLE"
             raise
+        except Overloaded:
+            status, code = "shed", "RESOURCE_EXHAUSTED"
+            raise
         finally:
-            IN_FLIGHT.dec()
+            if admitted:
+                IN_FLIGHT.dec()
+                self._slots.release()
             ASSESSMENTS.labels(api, stage, code).inc()
             durations = dict(result.timings) if result else {
                 "total": time.monotonic() - started}

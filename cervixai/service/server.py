@@ -40,6 +40,8 @@ Registration = tuple[Callable[[Any, grpc.Server], None], Any]
 # After the server reports that it has stopped, the last replies may still sit in the socket's
 # send buffer; exiting at once can reset the connection under them.
 LINGER_SECONDS = 0.5
+# Longer than any call a cervixai client makes (the gateway bounds a whole request by 120 s).
+LONGEST_CALL_SECONDS = 130.0
 # Exit status of a service whose model bundle cannot be served (missing, tampered, incompatible).
 EXIT_BAD_BUNDLE = 2
 
@@ -156,8 +158,11 @@ def create_server(
     """
     options: list[tuple[str, int]] = channel_options(config.max_message_bytes)
     if config.max_connection_age_seconds > 0:
+        # the grace lets the longest call on a connection finish: an age-closed connection never
+        # cuts a call in flight (the gateway's whole request is bounded by 120 s)
+        grace = max(config.grace_seconds, LONGEST_CALL_SECONDS)
         options += [("grpc.max_connection_age_ms", int(config.max_connection_age_seconds * 1000)),
-                    ("grpc.max_connection_age_grace_ms", int(config.grace_seconds * 1000))]
+                    ("grpc.max_connection_age_grace_ms", int(grace * 1000))]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers,
                                    thread_name_prefix=f"{service_label}-rpc"),
