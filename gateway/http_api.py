@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import UploadFile
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.routing import Match
+from starlette.types import Message, Receive
 
 from cervixai import __version__
 from cervixai.clinical.schema import OUTCOME_VARIABLES, VARIABLES, Stage
@@ -224,7 +225,8 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
         audited = False  # the gateway writes the audit line once it has the request
         try:
             declared = request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit + 1_000_000:
+            if declared is not None and declared.isdigit() and \
+                    int(declared) > limit + FORM_OVERHEAD_BYTES:
                 return error_response(413, "PAYLOAD_TOO_LARGE", f"the upload exceeds the limit "
                                                                f"of {limit / 1e6:g} MB")
             try:
@@ -306,6 +308,27 @@ class _TooLarge(Exception):
     pass
 
 
+# the form's fields beside the files (stage, clinical record up to 64 KiB, results, subject)
+# and the multipart framing
+FORM_OVERHEAD_BYTES = 1_000_000
+
+
+def _counting(receive: Receive, most: int, limit: int) -> Receive:
+    """``receive`` that raises :class:`_TooLarge` once the body passes ``most`` bytes."""
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > most:
+                raise _TooLarge(f"the upload exceeds the limit of {limit / 1e6:g} MB")
+        return message
+
+    return counted
+
+
 def _preview_wanted(value: str | None) -> bool:
     word = (value or "").strip().lower()
     if word in _TRUE_WORDS | _FALSE_WORDS:
@@ -364,8 +387,14 @@ def _clinical_from_json(text: object) -> Mapping[str, object] | FieldViolation:
 async def _read_form(request: Request, limit: int) -> Parsed:
     """Decode the multipart body into the typed request (or its rejection: every problem of
     stage, record and upload shape, which the gateway reports with those of the DICOM)."""
+    # the limit applies to the bytes as they arrive, chunked or not: the parser never spools
+    # more than the limit (plus the form's other fields) to its temporary files
+    counted = Request(request.scope, _counting(request.receive, limit + FORM_OVERHEAD_BYTES,
+                                               limit))
     try:
-        form = await request.form(max_files=2000, max_fields=20, max_part_size=limit)
+        form = await counted.form(max_files=2000, max_fields=20, max_part_size=limit)
+    except _TooLarge:
+        raise
     except Exception as e:  # the multipart parser's errors carry no patient data
         raise InvalidInput.single("body", f"not a valid multipart/form-data body: {e}") from e
     try:

@@ -133,3 +133,42 @@ def test_upload_over_the_limit_is_refused(start_service, gateway_env, preoperati
     reply = _post(http, "preoperative", preoperative, series_files)
     assert reply.status_code == 413
     assert "exceeds the limit of 0.1 MB" in reply.json()["error"]["message"]
+
+
+def test_a_chunked_upload_is_refused_as_it_passes_the_limit(start_service, gateway_env,
+                                                            gateway_client) -> None:
+    """No Content-Length: the limit counts the bytes as they arrive, and the 413 comes while
+    the client is still sending, long before 200 MB would have been spooled."""
+    import select
+    import socket
+
+    env = {**gateway_env, "CERVIXAI_GATEWAY_MAX_UPLOAD_BYTES": "2000000"}
+    start_service("gateway", prefix="CERVIXAI_GATEWAY", env=env)
+    gateway_client(env, timeout=30).close()
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"stage\"\r\n\r\n"
+            f"preoperative\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+            f"filename=\"big.dcm\"\r\nContent-Type: application/dicom\r\n\r\n").encode()
+    sent, reply = 0, b""
+    with socket.create_connection(("127.0.0.1", int(env["CERVIXAI_GATEWAY_HTTP_PORT"]))) as s:
+        s.sendall((f"POST /v1/assessments HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                   f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n").encode())
+        chunk = head + b"\0" * (256 * 1024)
+        try:
+            while sent < 200_000_000 and not reply:
+                s.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                sent += len(chunk)
+                chunk = b"\0" * (256 * 1024)
+                if select.select([s], [], [], 0)[0]:
+                    reply = s.recv(65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        s.settimeout(10)
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            more = s.recv(65536)
+            if not more:
+                break
+            reply += more
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert b"exceeds the limit of 2 MB" in reply
+    assert sent < 20_000_000
