@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
+from cervixai.service.config import number_variable
+
 log = logging.getLogger(__name__)
 
 JWT = "jwt"
@@ -131,13 +133,7 @@ class AuthConfig:
         p = "CERVIXAI_GATEWAY_AUTH"
 
         def number(name: str, default: float) -> float:
-            raw = env.get(f"{p}_{name}")
-            if raw in (None, ""):
-                return default
-            try:
-                return float(raw)
-            except ValueError:
-                raise ValueError(f"{p}_{name} must be a number, got {raw!r}") from None
+            return number_variable(env, f"{p}_{name}", default)
 
         algorithms = tuple(a.strip() for a in (env.get(f"{p}_ALGORITHMS") or "").split(",")
                            if a.strip()) or DEFAULT_ALGORITHMS

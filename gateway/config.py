@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from cervixai.grid import MODEL_MAX_SLICES
 from cervixai.service.components import CLASSIFIER, GATEWAY, SEGMENTER, SURVIVAL, Component
-from cervixai.service.config import ServerConfig, integer_variable
+from cervixai.service.config import ServerConfig, integer_variable, number_variable
 from gateway.auth import AuthConfig, is_loopback
 
 MB = 1000 * 1000
@@ -90,13 +90,7 @@ class GatewayConfig:
         p = GATEWAY.prefix
 
         def number(name: str, default: float) -> float:
-            raw = env.get(f"{p}_{name}")
-            if raw in (None, ""):
-                return default
-            try:
-                return float(raw)
-            except ValueError:
-                raise ValueError(f"{p}_{name} must be a number, got {raw!r}") from None
+            return number_variable(env, f"{p}_{name}", default)
 
         def backend(component: Component, timeout_variable: str,
                     default_timeout: float) -> BackendConfig:

@@ -24,6 +24,17 @@ def integer_variable(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def number_variable(env: Mapping[str, str], name: str, default: float) -> float:
+    """A decimal environment variable; an empty or absent one is ``default``."""
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """How one gRPC server listens.
