@@ -59,7 +59,7 @@ def main() -> int:
     grpc_app.set_serving(True)
     server = uvicorn.Server(uvicorn.Config(
         create_app(gateway, authenticator), host=config.http_host, port=config.http_port,
-        log_config=None, access_log=False,
+        log_config=None, access_log=False, server_header=False,
         timeout_graceful_shutdown=int(config.grpc.grace_seconds)))
     log.info("HTTP on http://%s:%d/, gRPC on %s; backends: %s", config.http_host,
              config.http_port, grpc_app.address,

@@ -34,7 +34,9 @@ class GatewayConfig:
     ``CERVIXAI_GATEWAY_SEGMENT_TIMEOUT_SECONDS`` [60], ``..._CLASSIFY_TIMEOUT_SECONDS`` [10],
     ``..._SURVIVAL_TIMEOUT_SECONDS`` [10], ``..._REQUEST_TIMEOUT_SECONDS`` [120] (whole
     request, HTTP), ``..._MAX_IN_FLIGHT`` [16] (assessments at once; more get 429 /
-    RESOURCE_EXHAUSTED), ``..._MAX_UPLOAD_BYTES`` [50000000], ``..._AUDIT_LOG`` [stderr], and
+    RESOURCE_EXHAUSTED), ``..._ALLOWED_ORIGINS`` [none] (comma-separated browser origins
+    allowed besides the gateway's own: CORS, cross-origin writes),
+    ``..._MAX_UPLOAD_BYTES`` [50000000], ``..._AUDIT_LOG`` [stderr], and
     ``CERVIXAI_BACKEND_TLS_CA`` (PEM; TLS to the backends when set),
     ``CERVIXAI_SEGMENTER_MAX_SLICES`` [64] (the segmenter's depth limit, the same variable the
     segmenter reads: the gateway refuses or sets aside deeper series at ingestion),
@@ -55,6 +57,7 @@ class GatewayConfig:
     survival: BackendConfig = BackendConfig("survival", SURVIVAL.default_address, 10.0)
     request_timeout_seconds: float = 120.0
     max_in_flight: int = 16      # assessments at once; more are refused with 429
+    allowed_origins: tuple[str, ...] = ()   # browser origins besides the gateway's own
     max_upload_bytes: int = 50 * MB
     audit_log: str | None = None
     backend_tls_ca: str | None = None
@@ -110,6 +113,8 @@ class GatewayConfig:
             survival=backend(SURVIVAL, "SURVIVAL_TIMEOUT_SECONDS", 10.0),
             request_timeout_seconds=number("REQUEST_TIMEOUT_SECONDS", 120.0),
             max_in_flight=integer_variable(env, f"{p}_MAX_IN_FLIGHT", 16),
+            allowed_origins=tuple(o.strip() for o in (env.get(f"{p}_ALLOWED_ORIGINS") or ""
+                                                      ).split(",") if o.strip()),
             max_upload_bytes=max_upload,
             audit_log=env.get(f"{p}_AUDIT_LOG") or None,
             backend_tls_ca=env.get("CERVIXAI_BACKEND_TLS_CA") or None,

@@ -21,6 +21,7 @@ from google.protobuf.json_format import MessageToDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import UploadFile
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Match
 from starlette.types import Message, Receive
 
@@ -32,6 +33,7 @@ from cervixai.results import KINDS
 from gateway import openapi
 from gateway.auth import Authenticator
 from gateway.authz import HttpAuthorization, http_scope
+from gateway.headers import SecurityHeaders
 from gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from gateway.pipeline import Assessment
 from gateway.request import (
@@ -165,6 +167,12 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
     if authenticator is not None:  # inside the metrics: refusals are counted too
         app.add_middleware(HttpAuthorization, authenticator=authenticator)
     app.add_middleware(_Metrics)
+    origins = gateway.config.allowed_origins
+    if origins:   # CORS for the configured origins only
+        app.add_middleware(CORSMiddleware, allow_origins=list(origins),
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(SecurityHeaders, allowed_origins=origins)   # outermost: every reply
     limit = gateway.config.max_upload_bytes
 
     @app.get("/healthz", operation_id="liveness", summary="Liveness: the process answers")
