@@ -35,7 +35,9 @@ class GatewayConfig:
     ``..._SURVIVAL_TIMEOUT_SECONDS`` [10], ``..._REQUEST_TIMEOUT_SECONDS`` [120] (whole
     request, HTTP), ``..._MAX_IN_FLIGHT`` [16] (assessments at once; more get 429 /
     RESOURCE_EXHAUSTED), ``..._ALLOWED_ORIGINS`` [none] (comma-separated browser origins
-    allowed besides the gateway's own: CORS, cross-origin writes),
+    allowed besides the gateway's own: CORS, cross-origin writes), ``..._TRUSTED_PROXIES``
+    [none] (comma-separated peer addresses whose ``X-Forwarded-For`` names the client in the
+    audit log, e.g. the Ingress controller's),
     ``..._MAX_UPLOAD_BYTES`` [50000000], ``..._AUDIT_LOG`` [stderr], and
     ``CERVIXAI_BACKEND_TLS_CA`` (PEM; TLS to the backends when set),
     ``CERVIXAI_SEGMENTER_MAX_SLICES`` [64] (the segmenter's depth limit, the same variable the
@@ -58,6 +60,7 @@ class GatewayConfig:
     request_timeout_seconds: float = 120.0
     max_in_flight: int = 16      # assessments at once; more are refused with 429
     allowed_origins: tuple[str, ...] = ()   # browser origins besides the gateway's own
+    trusted_proxies: tuple[str, ...] = ()   # peers whose X-Forwarded-For the audit believes
     max_upload_bytes: int = 50 * MB
     audit_log: str | None = None
     backend_tls_ca: str | None = None
@@ -113,8 +116,8 @@ class GatewayConfig:
             survival=backend(SURVIVAL, "SURVIVAL_TIMEOUT_SECONDS", 10.0),
             request_timeout_seconds=number("REQUEST_TIMEOUT_SECONDS", 120.0),
             max_in_flight=integer_variable(env, f"{p}_MAX_IN_FLIGHT", 16),
-            allowed_origins=tuple(o.strip() for o in (env.get(f"{p}_ALLOWED_ORIGINS") or ""
-                                                      ).split(",") if o.strip()),
+            allowed_origins=_words(env.get(f"{p}_ALLOWED_ORIGINS")),
+            trusted_proxies=_words(env.get(f"{p}_TRUSTED_PROXIES")),
             max_upload_bytes=max_upload,
             audit_log=env.get(f"{p}_AUDIT_LOG") or None,
             backend_tls_ca=env.get("CERVIXAI_BACKEND_TLS_CA") or None,
@@ -123,3 +126,8 @@ class GatewayConfig:
                                               MODEL_MAX_SLICES),
             auth=AuthConfig.from_env(env),
         )
+
+
+def _words(value: str | None) -> tuple[str, ...]:
+    """A comma-separated variable as its non-empty items."""
+    return tuple(w.strip() for w in (value or "").split(",") if w.strip())

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CDN = "https://cdn.jsdelivr.net"
@@ -83,3 +84,19 @@ class SecurityHeaders:
         if https:
             out.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
         return out
+
+
+def client_address(request: Request, trusted_proxies: Iterable[str]) -> str:
+    """Who sent ``request``, for the audit log: the direct peer, or, when that peer is a
+    configured trusted proxy (``CERVIXAI_GATEWAY_TRUSTED_PROXIES``, e.g. the Ingress
+    controller), the nearest address in ``X-Forwarded-For`` that is not one (the proxy appends
+    the address it saw; anything left of a trusted hop could be forged by the caller)."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = set(trusted_proxies)
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop
+    return peer

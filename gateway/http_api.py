@@ -33,7 +33,7 @@ from cervixai.results import KINDS
 from gateway import openapi
 from gateway.auth import Authenticator
 from gateway.authz import HttpAuthorization, http_scope
-from gateway.headers import SecurityHeaders
+from gateway.headers import SecurityHeaders, client_address
 from gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from gateway.pipeline import Assessment
 from gateway.request import (
@@ -229,7 +229,7 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
               responses=ASSESS_RESPONSES)
     async def assess(request: Request) -> JSONResponse:
         request_id = new_request_id()
-        client = request.client.host if request.client else "unknown"
+        client = client_address(request, gateway.config.trusted_proxies)
         audited = False  # the gateway writes the audit line once it has the request
         try:
             declared = request.headers.get("content-length")

@@ -67,3 +67,23 @@ def test_a_cross_origin_write_is_refused_unless_configured(started, preoperative
     assert "POST" in preflight.headers["access-control-allow-methods"]
     assert allowed.post("/v1/assessments", data=form,
                         headers={"Origin": "http://evil.example"}).status_code == 403
+
+
+@pytest.mark.parametrize(("peer", "forwarded", "trusted", "expected"), [
+    ("10.0.0.5", "", (), "10.0.0.5"),                               # no proxy
+    ("10.0.0.5", "203.0.113.7", (), "10.0.0.5"),                    # untrusted peer: ignored
+    ("10.0.0.5", "203.0.113.7", ("10.0.0.5",), "203.0.113.7"),      # the Ingress
+    ("10.0.0.5", "1.2.3.4, 203.0.113.7", ("10.0.0.5",), "203.0.113.7"),   # 1.2.3.4 forged
+    ("10.0.0.5", "203.0.113.7, 10.0.0.9", ("10.0.0.5", "10.0.0.9"), "203.0.113.7"),
+    ("10.0.0.5", "", ("10.0.0.5",), "10.0.0.5"),
+])
+def test_the_audited_client_believes_only_trusted_proxies(peer, forwarded, trusted,
+                                                          expected) -> None:
+    from starlette.requests import Request
+
+    from gateway.headers import client_address
+
+    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": headers,
+                       "client": (peer, 50000)})
+    assert client_address(request, trusted) == expected
