@@ -42,7 +42,9 @@ class ServerConfig:
     Environment (``PREFIX`` is e.g. ``CERVIXAI_SEGMENTER``): ``PREFIX_HOST``, ``PREFIX_PORT``,
     ``PREFIX_METRICS_PORT`` (0 = no metrics listener), ``PREFIX_MAX_MESSAGE_BYTES``,
     ``PREFIX_MAX_WORKERS``, ``PREFIX_GRACE_SECONDS``, ``PREFIX_TLS_CERT`` / ``PREFIX_TLS_KEY``
-    (both or neither), ``PREFIX_MAX_CONNECTION_AGE_SECONDS``, ``CERVIXAI_LOG_LEVEL``.
+    (both or neither), ``PREFIX_MAX_CONNECTION_AGE_SECONDS``, ``PREFIX_REFLECTION`` (``true`` /
+    ``false``, default true: gRPC server reflection; production turns it off),
+    ``CERVIXAI_LOG_LEVEL``.
     """
 
     host: str = "127.0.0.1"
@@ -57,6 +59,9 @@ class ServerConfig:
     # Connections are closed (gracefully) after this age so that clients re-resolve and spread
     # over new replicas; 0 keeps them forever.
     max_connection_age_seconds: float = 300.0
+    # grpc.reflection lets grpcurl and Postman list the API: on for local runs, off where the
+    # API's shape is nobody's business but its clients' (the production overlay)
+    reflection: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535 or not 0 <= self.metrics_port <= 65535:
@@ -89,6 +94,9 @@ class ServerConfig:
         def integer(name: str, default: int) -> int:
             return integer_variable(env, f"{prefix}_{name}", default)
 
+        reflection = (get("REFLECTION") or "").lower()
+        if reflection not in ("", "true", "false", "1", "0"):
+            raise ValueError(f"{prefix}_REFLECTION must be true or false, got {reflection!r}")
         grace = get("GRACE_SECONDS")
         age = get("MAX_CONNECTION_AGE_SECONDS")
         return cls(
@@ -103,4 +111,5 @@ class ServerConfig:
             log_level=env.get("CERVIXAI_LOG_LEVEL") or base.log_level,
             max_connection_age_seconds=float(age) if age is not None
             else base.max_connection_age_seconds,
+            reflection=base.reflection if reflection == "" else reflection in ("true", "1"),
         )

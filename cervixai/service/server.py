@@ -174,8 +174,9 @@ def create_server(
         add(servicer, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME, REFLECTION_V1)
-    add_reflection(reflection.ReflectionServicer(names), server)
+    if config.reflection:
+        names = (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME, REFLECTION_V1)
+        add_reflection(reflection.ReflectionServicer(names), server)
     if config.tls_cert and config.tls_key:
         credentials = grpc.ssl_server_credentials(
             [(Path(config.tls_key).read_bytes(), Path(config.tls_cert).read_bytes())]

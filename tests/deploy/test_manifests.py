@@ -364,6 +364,16 @@ def test_production_autoscales_every_deployment(rendered: dict[str, list[Manifes
         "template"]["spec"]   # one node: nothing to spread over
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_reflection_is_off_in_production_only(rendered: dict[str, list[Manifest]],
+                                              service: str) -> None:
+    def reflection(overlay: str) -> bool:
+        config = read_config(service, config_env(rendered[overlay], service))
+        return bool((config.grpc if service == "gateway" else config.server).reflection)
+
+    assert not reflection("production") and reflection("local")
+
+
 def test_production_serves_tls(rendered: dict[str, list[Manifest]]) -> None:
     objects = rendered["production"]
     ingress = named(objects, "Ingress", "cervixai-gateway")["spec"]

@@ -219,3 +219,24 @@ def test_a_model_that_cannot_warm_up_stops_the_server_with_one_line(capsys) -> N
         health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
     assert info.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     channel.close()
+
+
+def test_reflection_can_be_turned_off() -> None:
+    config = ServerConfig.from_env("CERVIXAI_X", {"CERVIXAI_X_REFLECTION": "false"})
+    assert not config.reflection and ServerConfig.from_env("CERVIXAI_X", {}).reflection
+    with pytest.raises(ValueError, match="CERVIXAI_X_REFLECTION must be true or false"):
+        ServerConfig.from_env("CERVIXAI_X", {"CERVIXAI_X_REFLECTION": "maybe"})
+    app = create_server(ServerConfig(port=0, reflection=False), "test", [], [SERVICE])
+    app.start()
+    try:
+        with grpc.insecure_channel(app.address) as channel:
+            call = channel.stream_stream(
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+            with pytest.raises(grpc.RpcError) as info:
+                list(call(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
+                          timeout=5))
+        assert info.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        app.stop(0)
