@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import sys
 import time
 from abc import ABC, abstractmethod
@@ -31,8 +30,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import grpc
 
-from cervixai import __version__
-from cervixai.bundle import Bundle, BundleError, ModelEntry, load_bundle
+from cervixai.bundle import Bundle, BundleError, ModelEntry, library_versions, load_bundle
 from cervixai.errors import NotReady
 from cervixai.service import metrics
 from cervixai.service.components import Component
@@ -215,14 +213,12 @@ def publish(component: Component, model: BundleModel, address: str) -> None:
 
 
 def set_build_info(component: Component) -> None:
-    """``cervixai_build_info``: this process's cervixai, Python and onnxruntime versions."""
-    try:
-        import onnxruntime
-
-        runtime = str(onnxruntime.__version__)
-    except ImportError:  # the gateway does not need it
-        runtime = ""
-    metrics.BUILD_INFO.labels(component.name, __version__, platform.python_version(),
+    """``cervixai_build_info``: this process's cervixai, Python and onnxruntime versions (from
+    the installed distributions' metadata: nothing is imported; the gateway has none)."""
+    versions = library_versions("onnxruntime", "onnxruntime-gpu")
+    runtime = next((versions[n] for n in ("onnxruntime", "onnxruntime-gpu")
+                    if versions[n] != "not installed"), "")
+    metrics.BUILD_INFO.labels(component.name, versions["cervixai"], versions["python"],
                               runtime).set(1)
 
 
