@@ -1,5 +1,6 @@
 """The images built and run as the manifests run them (deploy/podman/deploy_test.py): skipped
-where podman is not installed (CI installs no container engine; `make deploy-test` runs it)."""
+where podman or debootstrap is not installed (.ci/run installs both; `make deploy-test` runs
+the same)."""
 
 from __future__ import annotations
 
