@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from imblearn.pipeline import Pipeline as ImbPipeline
 from imblearn.under_sampling import RandomUnderSampler
 from sklearn.pipeline import Pipeline
@@ -37,6 +36,7 @@ from cervixai.classification.training.algorithms import (
 )
 from cervixai.classification.training.data import load_cohort
 from cervixai.classification.training.export import INPUT_NAME, OUTPUT_NAME, to_onnx_model
+from cervixai.onnxrt import ort
 
 OBJECTIVE_SPEEDUP = 2.0
 

@@ -28,7 +28,8 @@ SETTINGS = {  # name -> (memory arena, memory patterns)
 
 CHILD = r"""
 import json, resource, sys
-import numpy as np, onnxruntime as ort
+import numpy as np
+from cervixai.onnxrt import ort
 from cervixai.segmentation.inference import pad_depth, session_options
 model, threads, arena, pattern, depths = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", \
     sys.argv[4] == "1", [int(d) for d in sys.argv[5].split(",")]
@@ -51,7 +52,8 @@ print(json.dumps({"after_mb": after, "peak_mb": resource.getrusage(
 
 SPEED = r"""
 import json, sys, time
-import numpy as np, onnxruntime as ort
+import numpy as np
+from cervixai.onnxrt import ort
 from cervixai.segmentation.inference import pad_depth, session_options
 model, threads, settings = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 content = open(model, "rb").read()

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from cervixai.onnxrt import ort
 
 CHANNELS = 16
 SIZE = 64

@@ -54,8 +54,7 @@ def matmul_rate(repeats: int) -> float:
 
 def ort_session(content: bytes, threads: int) -> Any:
     """A CPU session with the service's options."""
-    import onnxruntime as ort
-
+    from cervixai.onnxrt import ort
     from cervixai.segmentation.inference import session_options
 
     return ort.InferenceSession(content, session_options(threads),

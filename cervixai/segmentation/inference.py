@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 from scipy import ndimage
 
 from cervixai.bundle import ModelEntry, load_bundle
 from cervixai.features.shape import bounding_box
+from cervixai.onnxrt import ort
 
 ENTRY = "segmenter"
 F32 = npt.NDArray[np.float32]

@@ -141,7 +141,7 @@ class OnnxSettings:
 def cpu_session(content: bytes, threads: int, name: str) -> Any:
     """An onnxruntime session of a small graph on the CPU; a graph onnxruntime cannot load is a
     BundleError naming the entry."""
-    import onnxruntime as ort  # only model services need it, not every user of this package
+    from cervixai.onnxrt import ort  # only model services need it, not every user of this package
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

@@ -33,6 +33,7 @@ COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    ORT_DISABLE_TELEMETRY=1 \
     CERVIXAI_BUNDLE=/models/bundle \
     CERVIXAI_SURVIVAL_HOST=0.0.0.0 \
     CERVIXAI_SURVIVAL_PORT=50053 \

@@ -39,8 +39,11 @@ BASE = ROOT / "deploy" / "kubernetes" / "base"
 NETWORK = "cervixai-deploy-test"
 BACKENDS = {"segmenter": (50051, "cervix.v1.Segmenter"), "classifier": (50052,
             "cervix.v1.Classifier"), "survival": (50053, "cervix.v1.Survival")}
-HARDENING = ["--read-only", "--user", "10001:10001", "--cap-drop", "ALL",
-             "--security-opt", "no-new-privileges", "--tmpfs", "/tmp:rw,size=64m,mode=1777"]
+# k8s-file: the logs are readable by ``podman logs`` whatever the host's default log driver is (a
+# host without journald shows none with the journald driver).
+HARDENING = ["--log-driver", "k8s-file", "--read-only", "--user", "10001:10001",
+             "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+             "--tmpfs", "/tmp:rw,size=64m,mode=1777"]
 
 
 class Failure(Exception):
@@ -156,8 +159,8 @@ def served_count(port: int, service: str) -> float:
                and sample.labels.get("code") == "OK")
 
 
-def scale_out(http_port: int, record: dict[str, Any], files: list[Path],
-              requests: int) -> dict[str, Any]:
+def scale_out(http_port: int, record: dict[str, Any], files: list[Path], requests: int,
+              image: str) -> dict[str, Any]:
     """Two replicas of each backend under one name: requests spread over both; one classifier
     replica killed under load fails no request; restarted, it serves again."""
     from concurrent.futures import ThreadPoolExecutor
@@ -189,7 +192,11 @@ def scale_out(http_port: int, record: dict[str, Any], files: list[Path],
         killed_codes = [f.result() for f in futures]
     if killed_codes.count(200) != requests:
         raise Failure(f"a replica killed under load failed requests: {killed_codes}")
-    podman("start", "cx-classifier-2")
+    # As Kubernetes replaces a killed container: a new one under the same Service name (restarting
+    # the killed one in place would keep podman's record of the kill, exit status 137).
+    podman("rm", "-f", "cx-classifier-2")
+    start("cx-classifier-2", image, BASE / "classifier" / "classifier.env", "cx-models-classifier",
+          [50052, 9090], "cervixai-classifier")
     wait_serving(f"127.0.0.1:{host_port('cx-classifier-2', 50052)}", "cervix.v1.Classifier")
     start_count = served_count(host_port("cx-classifier-2", 9090), "classifier")
     rejoined_after = None
@@ -220,7 +227,8 @@ def stop_cleanly(name: str) -> float:
     podman("stop", "--time", "40", name, timeout=60)
     code = podman("inspect", "--format", "{{.State.ExitCode}}", name)
     if code != "0":
-        raise Failure(f"{name} exited {code} on SIGTERM")
+        raise Failure(f"{name} exited {code} on SIGTERM after "
+                      f"{time.monotonic() - started:.1f} s")
     return time.monotonic() - started
 
 
@@ -288,7 +296,7 @@ def main() -> int:
                 files).items()})
             if args.replicas == 2:
                 report["scale_out"] = scale_out(host_port("cx-gateway", 8080), record, files,
-                                                requests=12)
+                                                requests=12, image=f"cervixai/classifier:{v}")
         for service in BACKENDS:
             scrape(host_port(f"cx-{service}", 9090),
                    ["cervixai_model_info{", "cervixai_grpc_requests_total{",

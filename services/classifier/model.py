@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from cervixai.bundle import Bundle, BundleError, ModelEntry
 from cervixai.classification.inputs import TASK_STAGE, InputLayout, input_layout, model_input
 from cervixai.features import ImageFeatureValues
 from cervixai.features.provenance import segmenter_sha256, serving_problem
+from cervixai.onnxrt import ort
 from cervixai.service import BundleModel, OnnxSettings, ServedEntry
 from cervixai.service.model import cpu_session
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from cervixai.bundle import Bundle, BundleError, ModelEntry
 from cervixai.errors import FieldViolation, InvalidInput, NotReady
 from cervixai.features import measure
 from cervixai.grid import SLICE_SHAPE as IN_PLANE
+from cervixai.onnxrt import ort
 from cervixai.segmentation import inference
 from cervixai.service import BundleModel, ServedEntry
 from services.segmenter.codec import Segmentation

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
 
 from cervixai.bundle import Bundle, BundleError, ModelEntry
 from cervixai.classification.inputs import IMAGE_WIDTH
 from cervixai.features import ImageFeatureValues
 from cervixai.features.provenance import segmenter_sha256, serving_problem
+from cervixai.onnxrt import ort
 from cervixai.service import BundleModel, OnnxSettings, ServedEntry
 from cervixai.service.model import cpu_session
 from cervixai.survival import OUTCOMES

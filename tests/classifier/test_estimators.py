@@ -4,7 +4,6 @@ the balanced random forest's) gives scikit-learn's probabilities."""
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 from imblearn.ensemble import BalancedRandomForestClassifier
 from skl2onnx import to_onnx
@@ -12,6 +11,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from cervixai.classification.training import export  # noqa: F401  (registers converters)
 from cervixai.classification.training.estimators import WeightedKNeighborsClassifier
+from cervixai.onnxrt import ort
 
 
 @parametrize_with_checks([WeightedKNeighborsClassifier(),

@@ -160,7 +160,7 @@ def to_onnx_model(pipeline: Pipeline, width: int, calibration: tuple[float, floa
 def onnx_probabilities(model_bytes: bytes, features: npt.NDArray[np.float32]
                        ) -> npt.NDArray[np.float32]:
     """P(event) from an exported graph in onnxruntime."""
-    import onnxruntime as ort
+    from cervixai.onnxrt import ort
 
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
     out = session.run([OUTPUT_NAME], {INPUT_NAME: features.astype(np.float32)})[0]

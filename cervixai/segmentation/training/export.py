@@ -94,7 +94,7 @@ def _check(content: bytes) -> None:
 def parity(content: bytes, network: SEUNet3d, volumes: Sequence[np.ndarray[Any, Any]]
            ) -> float:
     """Largest |onnxruntime − torch| over ``volumes`` (each padded to the depth multiple)."""
-    import onnxruntime as ort
+    from cervixai.onnxrt import ort
 
     session = ort.InferenceSession(content, providers=["CPUExecutionProvider"])
     wrapped = SigmoidOutput(network).eval()

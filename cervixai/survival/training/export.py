@@ -177,7 +177,7 @@ def export_regressor(model: ObservedTimeRegressor, encoder: ClinicalEncoder, n_i
 
 def onnx_months(onnx_bytes: bytes, feeds: Feeds) -> npt.NDArray[np.float32]:
     """Run an exported regressor (onnxruntime, CPU)."""
-    import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
+    from cervixai.onnxrt import ort
 
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     names = {i.name for i in session.get_inputs()}
@@ -198,7 +198,7 @@ def baseline_table(times: npt.NDArray[np.float64], survival: npt.NDArray[np.floa
 
 def onnx_risk(onnx_bytes: bytes, feeds: Feeds) -> npt.NDArray[np.float32]:
     """Run the exported graph (onnxruntime, CPU)."""
-    import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
+    from cervixai.onnxrt import ort
 
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     names = {i.name for i in session.get_inputs()}
