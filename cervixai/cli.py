@@ -91,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     add_cohort_commands(sub)
     importlib.import_module("cervixai.evaluate.cli").add_command(sub)
 
+    listener = sub.add_parser("dicom-listener", help="receive studies from the PACS by DICOM, "
+                              "have them assessed, send the results back (docs/pacs.md)")
+    listener.set_defaults(func=lambda args: importlib.import_module("listener.__main__").main([]))
+
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=lambda args: print(__version__) or 0)
     return parser

@@ -34,6 +34,10 @@ CLASSIFIER = Component("classifier", "services.classifier", "CERVIXAI_CLASSIFIER
 SURVIVAL = Component("survival", "services.survival", "CERVIXAI_SURVIVAL", "cervix.v1.Survival",
                      50053)
 GATEWAY = Component("gateway", "gateway", "CERVIXAI_GATEWAY", "cervix.v1.Gateway", 50050)
+# the DICOM listener (docs/pacs.md): its gRPC port serves cervix.v1.Studies to the gateway; it also
+# listens for DICOM associations (CERVIXAI_LISTENER_DICOM_PORT, 11112). Optional: `cervixai up
+# --listener` starts it.
+LISTENER = Component("listener", "listener", "CERVIXAI_LISTENER", "cervix.v1.Studies", 50054)
 
 MODEL_SERVICES = (SEGMENTER, CLASSIFIER, SURVIVAL)
 # in start order: the gateway last, once its backends listen

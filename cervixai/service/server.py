@@ -96,6 +96,11 @@ class GrpcApp:
         for name in ("", *self.service_names):
             self.health.set(name, status)
 
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` has begun (health stays NOT_SERVING from then on)."""
+        return self._stopped.is_set()
+
     def stop(self, grace: float | None = None) -> None:
         """Turn health NOT_SERVING, refuse new RPCs, let in-flight ones finish within ``grace``."""
         if self._stopped.is_set():
