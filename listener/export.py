@@ -66,8 +66,9 @@ def send_c_store(path: Path, destination: Destination, calling_ae_title: str,
             reason = assoc.acceptor.primitive.diagnostic
             return Attempt(Outcome.PERMANENT if result == 0x01 else Outcome.TRANSIENT,
                            f"association rejected (result {result}, reason {reason})")
-        return Attempt(Outcome.TRANSIENT, "association aborted" if assoc.is_aborted
-                       else "cannot connect")
+        # pynetdicom reports a refused or timed-out connection as an aborted association
+        return Attempt(Outcome.TRANSIENT, "no association (connection refused, timed out or "
+                                          "aborted)")
     try:
         status = assoc.send_c_store(dataset)
     finally:

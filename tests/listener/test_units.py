@@ -1,0 +1,177 @@
+"""The listener's parts on their own: configuration, the spool's keys and durable writes, the
+database's migrations and life of a study, the export outcomes (against real sockets)."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from listener.config import Caller, Destination, ListenerConfig
+from listener.export import Outcome, classify_status, send_c_store, send_stow
+from listener.spool import Spool
+from listener.store import MIGRATIONS, ExportState, Record, State, Store, StoreError
+from listener.worker import Worker, backoff
+
+
+def config(tmp_path: Path, **env: str) -> ListenerConfig:
+    return ListenerConfig.from_env({"CERVIXAI_LISTENER_SPOOL": str(tmp_path / "spool"),
+                                    **{f"CERVIXAI_LISTENER_{k}": v for k, v in env.items()}})
+
+
+def test_configuration_reads_the_allow_list_and_refuses_what_is_not_dicom(tmp_path: Path) -> None:
+    c = config(tmp_path, ALLOWED_CALLERS="MODALITY1, PACS@10.1.0.0/16,HIS@127.0.0.1",
+               DESTINATION="ORTHANC@pacs.example:4242", QUIET_SECONDS="2.5")
+    assert c.quiet_seconds == 2.5 and c.server.port == 50054 and c.dicom_port == 11112
+    assert c.destination == Destination("ORTHANC", "pacs.example", 4242)
+    modality, pacs, his = c.allowed_callers
+    assert modality.admits("MODALITY1 ", "192.0.2.7")
+    assert pacs.admits("PACS", "10.1.200.3") and not pacs.admits("PACS", "10.2.0.1")
+    assert not his.admits("HIS", "127.0.0.2") and not his.admits("MODALITY1", "127.0.0.1")
+    assert Caller("PACS").admits("PACS", "not an address")   # no network: any address
+    assert not Caller("PACS", pacs.network).admits("PACS", "not an address")
+    for env, message in [({"ALLOWED_CALLERS": "WAY_TOO_LONG_AE_TITLE"}, "not an AE title"),
+                         ({"ALLOWED_CALLERS": "PACS@10.0.0.0/33"}, "not an address"),
+                         ({"DESTINATION": "ORTHANC@host"}, "AET@host:port"),
+                         ({"AE_TITLE": "BACK\\SLASH"}, "not an AE title"),
+                         ({"EXPIRE_SECONDS": "1", "QUIET_SECONDS": "5"}, "EXPIRE_SECONDS"),
+                         ({"STOW_URL": "ftp://x"}, "STOW_URL"),
+                         ({"EXPORT_ATTEMPTS": "many"}, "must be an integer")]:
+        with pytest.raises(ValueError, match=message):
+            config(tmp_path, **env)
+    with pytest.raises(ValueError, match="SPOOL is not set"):
+        ListenerConfig.from_env({})
+
+
+def test_the_spool_names_nothing_by_its_uid_and_keeps_its_secret(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    uid = "1.2.826.0.1.3680043.8.498.12345"
+    key = spool.keys.key("study", uid)
+    assert uid not in key and len(key) == 32
+    assert Spool(tmp_path / "spool").keys.key("study", uid) == key       # stable across restarts
+    assert Spool(tmp_path / "other").keys.key("study", uid) != key       # not across sites
+    assert spool.keys.key("accession", uid) != key
+    assert (tmp_path / "spool" / "spool.key").stat().st_mode & 0o777 == 0o600
+    assert spool.writable()
+
+
+def test_the_database_migrates_and_refuses_a_newer_schema(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    assert store.version == len(MIGRATIONS)
+    store.close()
+    db = sqlite3.connect(tmp_path / "db")
+    db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="newer listener"):
+        Store(tmp_path / "db")
+
+
+def test_a_study_meets_its_record_after_the_quiet_period_and_a_resend_starts_again(
+        tmp_path: Path) -> None:
+    c = config(tmp_path, QUIET_SECONDS="10")
+    spool = Spool(c.spool)
+    store = Store(c.database)
+    now = [1000.0]
+    worker = Worker(c, spool, store, clock=lambda: now[0])
+    for i in range(3):
+        store.add_instance("s1", "a1", "series-1" if i < 2 else "series-2", f"i{i}", 100,
+                           now=now[0])
+    store.add_instance("s1", "a1", "series-1", "i0", 150, now=now[0])   # the same one again
+    worker._gather(now[0])
+    study = store.study("s1")
+    assert study is not None and (study.state, study.instances, study.series, study.bytes) == (
+        State.RECEIVING, 3, 2, 350)
+    now[0] += 11
+    worker._gather(now[0])
+    assert store.study("s1").state is State.AWAITING_CLINICAL   # type: ignore[union-attr]
+    store.put_record(Record("accession", "a1", 2, b"", now[0]))
+    worker._gather(now[0])
+    study = store.study("s1")
+    assert study is not None and study.state is State.ASSESSING and study.clinical_received
+    assert store.record_of(study) is not None
+    store.set_state("s1", State.DONE)
+    assert store.add_instance("s1", "a1", "series-1", "i9", 100, now=now[0]) is State.RECEIVING
+    assert store.study("s1").instances == 1   # type: ignore[union-attr]
+
+
+def test_studies_and_records_that_never_meet_expire_and_leave_nothing(tmp_path: Path) -> None:
+    c = config(tmp_path, QUIET_SECONDS="1", EXPIRE_SECONDS="100", STATUS_RETENTION_SECONDS="50")
+    spool, store = Spool(c.spool), Store(c.database)
+    now = [1000.0]
+    worker = Worker(c, spool, store, clock=lambda: now[0])
+    path = spool.instance_path("s1", "i0")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"x")
+    store.add_instance("s1", None, "series", "i0", 1, now=now[0])
+    store.put_record(Record("study", "other", 1, b"", now[0]))
+    now[0] += 101
+    worker._expire(now[0])
+    assert store.study("s1").state is State.EXPIRED   # type: ignore[union-attr]
+    assert not path.exists() and store.record("study", "other") is None
+    now[0] += 51
+    worker._expire(now[0])
+    assert store.study("s1") is None
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def result_file(tmp_path: Path) -> Path:
+    ds = pydicom.Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.66.4"
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    path = tmp_path / "seg.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_c_store_and_stow_outcomes_against_real_sockets(tmp_path: Path) -> None:
+    assert classify_status(0x0000) is Outcome.SENT and classify_status(0xB000) is Outcome.SENT
+    assert classify_status(0xA700) is Outcome.TRANSIENT
+    for code in (0xA900, 0xC000, 0x0122, 0x0124):
+        assert classify_status(code) is Outcome.PERMANENT
+    path = result_file(tmp_path)
+    attempt = send_c_store(path, Destination("PACS", "127.0.0.1", closed_port()), "CERVIXAI", 2)
+    assert attempt.outcome is Outcome.TRANSIENT and attempt.status.startswith("no association")
+    attempt = send_stow(path, f"http://127.0.0.1:{closed_port()}/dicom-web", None, 2)
+    assert attempt.outcome is Outcome.TRANSIENT and attempt.status == "ConnectError"
+
+
+def test_exports_to_an_unreachable_destination_give_up_after_the_attempts(tmp_path: Path) -> None:
+    c = config(tmp_path, DESTINATION=f"PACS@127.0.0.1:{closed_port()}", EXPORT_ATTEMPTS="3",
+               EXPORT_BACKOFF_SECONDS="10", NETWORK_TIMEOUT_SECONDS="2")
+    assert [backoff(c, n) for n in (1, 2, 3)] == [10, 20, 40]
+    spool, store = Spool(c.spool), Store(c.database)
+    now = [1000.0]
+    worker = Worker(c, spool, store, clock=lambda: now[0])
+    store.add_instance("s1", None, "series", "i0", 1, now=now[0])
+    store.set_state("s1", State.EXPORTING)
+    spool.result_path("s1", "dicom-seg").parent.mkdir(parents=True)
+    spool.result_path("s1", "dicom-seg").write_bytes(result_file(tmp_path).read_bytes())
+    store.add_exports("s1", ["dicom-seg"], c.destinations)
+    seen = []
+    for _ in range(3):
+        for export in store.exports(due_before=now[0]):
+            worker._export(export)
+        worker._finish_exports()
+        (export,) = store.exports("s1")
+        seen.append((export.state, export.attempts, max(0.0, export.next_attempt_at - now[0])))
+        now[0] += 100
+    assert seen == [(ExportState.PENDING, 1, 10.0), (ExportState.PENDING, 2, 20.0),
+                    (ExportState.GAVE_UP, 3, 0.0)]
+    study = store.study("s1")
+    assert study is not None and study.state is State.FAILED and "gave_up" in study.error
+    assert not spool.result_path("s1", "dicom-seg").exists()
