@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build cervixai's images with podman (or docker) from the repository root:
-#   cervixai/gateway, cervixai/classifier, cervixai/survival, cervixai/segmenter:VERSION and,
-#   when a bundle folder is given, cervixai/bundle:VERSION.
+#   cervixai/gateway, cervixai/classifier, cervixai/survival, cervixai/listener,
+#   cervixai/segmenter:VERSION and, when a bundle folder is given, cervixai/bundle:VERSION.
 #   deploy/podman/images.sh [BUNDLE_DIR]
 # Environment: PYTHON_IMAGE (default: the local base localhost/bookworm-python:3.11, built by
 # base-image.sh when missing), SEGMENTER_DOCKERFILE (default segmenter-cpu.Dockerfile: the local
@@ -39,7 +39,7 @@ build() {  # name dockerfile context [build args...]
     echo "built cervixai/$name:$VERSION in $((SECONDS - started)) s"
 }
 
-for service in gateway classifier survival; do
+for service in gateway classifier survival listener; do
     build "$service" "$service.Dockerfile" . --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"
 done
 build segmenter "$SEGMENTER_DOCKERFILE" . --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" \
@@ -49,7 +49,7 @@ if [ -n "$BUNDLE_DIR" ]; then
     build bundle bundle.Dockerfile "$BUNDLE_DIR" --build-arg "BUSYBOX_IMAGE=${BUSYBOX_IMAGE:-$PYTHON_IMAGE}"
 fi
 
-for service in gateway classifier survival segmenter; do
+for service in gateway classifier survival segmenter listener; do
     image="cervixai/$service:$VERSION"
     # no compiler and no pip in a final image
     if "$ENGINE" "${RUNTIME[@]}" run --rm --entrypoint sh "$image" -c \

@@ -23,10 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "deploy" / "docker"
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 # service -> (the pyproject extra its image installs beside the core dependencies, if any; the
-# module it runs). The gateway loads no model: no onnxruntime of either kind.
+# module it runs). The gateway and the DICOM listener load no model: no onnxruntime of either kind.
 IMAGES: dict[str, tuple[str | None, str]] = {
     "segmenter": ("gpu", "services.segmenter"), "classifier": ("serve", "services.classifier"),
     "survival": ("serve", "services.survival"), "gateway": (None, "gateway"),
+    "listener": (None, "listener"),
     # the segmenter on CPU: hosts without a GPU, and `make images` from the local base
     "segmenter-cpu": ("serve", "services.segmenter")}
 COMPILERS = re.compile(r"(^|[\s=])(gcc|g\+\+|cc|clang|build-essential|make|cmake|gfortran|"
@@ -173,7 +174,8 @@ def test_entrypoint_runs_the_service_with_kubernetes_defaults(service: str) -> N
     final = parse(DOCKER / f"{service}.Dockerfile").final
     (entrypoint,) = final.all("ENTRYPOINT")
     assert json.loads(entrypoint) == ["python", "-m", module]  # exec form: SIGTERM reaches it
-    assert (ROOT / module.replace(".", "/") / "__main__.py").is_file() or service != "gateway"
+    assert (ROOT / module.replace(".", "/") / "__main__.py").is_file() or service not in (
+        "gateway", "listener")
     component = service.removesuffix("-cpu")   # the CPU image runs the same component
     env, configured = env_defaults(final), env_file(component)
     prefix = f"CERVIXAI_{component.upper()}_"
@@ -184,6 +186,17 @@ def test_entrypoint_runs_the_service_with_kubernetes_defaults(service: str) -> N
     exposed = {int(p) for e in final.all("EXPOSE") for p in e.split()}
     ports = {int(v) for k, v in configured.items() if re.fullmatch(rf"{prefix}\w*PORT", k)}
     assert exposed == ports
+
+
+def test_listener_spool_is_a_volume_its_user_owns() -> None:
+    """The spool (received instances, listener.db) is never the container's own filesystem: a
+    volume at the configured path, created for uid 10001 so that a plain `docker run` works."""
+    final = parse(DOCKER / "listener.Dockerfile").final
+    spool = env_defaults(final)["CERVIXAI_LISTENER_SPOOL"]
+    assert [json.loads(v) for v in final.all("VOLUME")] == [[spool]]
+    user = final.all("USER")[-1].split(":")
+    assert any(f"-o {user[0]} -g {user[1]}" in c and c.rstrip().endswith(spool)
+               for c in final.all("RUN"))
 
 
 def test_build_context_holds_only_code() -> None:
@@ -237,7 +250,7 @@ def package_data_misses() -> list[str]:
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     globs: dict[str, list[str]] = setuptools.get("package-data", {})
     missing = []
-    for top in ("cervixai", "services", "gateway", "protos/cervix"):
+    for top in ("cervixai", "services", "gateway", "listener", "protos/cervix"):
         for path in sorted((ROOT / top).rglob("*")):
             if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
                 continue

@@ -15,7 +15,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = {"segmenter": 50051, "classifier": 50052, "survival": 50053}
-SERVICES = (*BACKENDS, "gateway")
+SERVICES = (*BACKENDS, "gateway")   # the Deployments
+# The DICOM listener: a StatefulSet of one pod (its spool and database are one volume).
+LISTENER_PORTS = {"grpc": 50054, "metrics": 9090, "dicom": 11112}
+COMPONENTS = (*SERVICES, "listener")
 OVERLAYS = ("local", "production")
 # Prometheus Operator kinds: no schema in kubernetes-validate; test_monitoring_objects checks them.
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
@@ -38,8 +41,14 @@ def deployment(objects: list[Manifest], service: str) -> Manifest:
     return named(objects, "Deployment", f"cervixai-{service}")
 
 
+def workload(objects: list[Manifest], service: str) -> Manifest:
+    """The Deployment, or the listener's StatefulSet, that runs ``service``."""
+    return named(objects, "StatefulSet" if service == "listener" else "Deployment",
+                 f"cervixai-{service}")
+
+
 def main_container(objects: list[Manifest], service: str) -> Manifest:
-    containers: list[Manifest] = deployment(objects, service)["spec"]["template"]["spec"][
+    containers: list[Manifest] = workload(objects, service)["spec"]["template"]["spec"][
         "containers"]
     return next(c for c in containers if c["name"] == service)
 
@@ -76,11 +85,11 @@ def policy_violations(objects: list[Manifest]) -> list[str]:
     Each container: non-root, read-only root filesystem, no privilege escalation, all capabilities
     dropped, seccomp RuntimeDefault, requests and limits, an image pinned to a tag other than
     latest (or a digest); each long-running container: startup, readiness and liveness probes.
-    Each Deployment: a PodDisruptionBudget and a NetworkPolicy that select its pods.
+    Each Deployment and StatefulSet: a PodDisruptionBudget and a NetworkPolicy that select its pods.
     """
     found = []
     budgets, policies = of_kind(objects, "PodDisruptionBudget"), of_kind(objects, "NetworkPolicy")
-    for item in of_kind(objects, "Deployment"):
+    for item in [*of_kind(objects, "Deployment"), *of_kind(objects, "StatefulSet")]:
         name = item["metadata"]["name"]
         template = item["spec"]["template"]
         pod, labels = template["spec"], template["metadata"]["labels"]
@@ -132,10 +141,10 @@ def _container(objects: list[Manifest], index: int = 0) -> Manifest:
     return container
 
 
-def _drop(kind: str) -> Callable[[list[Manifest]], None]:
+def _drop(kind: str, name: str = "cervixai-classifier") -> Callable[[list[Manifest]], None]:
     def mutate(objects: list[Manifest]) -> None:
         objects[:] = [o for o in objects
-                      if not (o["kind"] == kind and o["metadata"]["name"] == "cervixai-classifier")]
+                      if not (o["kind"] == kind and o["metadata"]["name"] == name)]
     return mutate
 
 
@@ -159,6 +168,13 @@ MUTATIONS: list[tuple[str, Callable[[list[Manifest]], None], str]] = [
     ("no network policy", _drop("NetworkPolicy"), "no NetworkPolicy"),
     ("seccomp", lambda o: deployment(o, "classifier")["spec"]["template"]["spec"][
         "securityContext"].pop("seccompProfile"), "seccomp profile not RuntimeDefault"),
+    # the listener is a StatefulSet: the same policy holds for it
+    ("listener writable root", lambda o: main_container(o, "listener")["securityContext"].pop(
+        "readOnlyRootFilesystem"), "cervixai-listener/listener: root filesystem writable"),
+    ("listener no readiness", lambda o: main_container(o, "listener").pop("readinessProbe"),
+     "cervixai-listener/listener: no readinessProbe"),
+    ("listener no network policy", _drop("NetworkPolicy", "cervixai-listener"),
+     "cervixai-listener: no NetworkPolicy"),
 ]
 
 
@@ -182,6 +198,12 @@ def test_every_service_has_its_objects(rendered: dict[str, list[Manifest]],
         for kind in ("Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"):
             named(objects, kind, f"cervixai-{service}")
         assert config_env(objects, service), f"{service} has no ConfigMap"
+    for kind, name in [("StatefulSet", "cervixai-listener"), ("Service", "cervixai-listener"),
+                       ("Service", "cervixai-listener-dicom"),
+                       ("PodDisruptionBudget", "cervixai-listener"),
+                       ("NetworkPolicy", "cervixai-listener")]:
+        named(objects, kind, name)
+    assert config_env(objects, "listener"), "the listener has no ConfigMap"
     assert {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"} == {
         "cervixai"}
     assert named(objects, "Namespace", "cervixai")["metadata"]["labels"][
@@ -224,10 +246,10 @@ def test_monitoring_objects(rendered: dict[str, list[Manifest]]) -> None:
     monitor = named(objects, "ServiceMonitor", "cervixai")
     selector = monitor["spec"]["selector"]["matchExpressions"][0]
     assert selector["key"] == "app.kubernetes.io/name" and selector["operator"] == "In"
-    assert set(selector["values"]) == {f"cervixai-{s}" for s in SERVICES}
+    assert set(selector["values"]) == {f"cervixai-{s}" for s in COMPONENTS}
     endpoints = {e["port"]: e["path"] for e in monitor["spec"]["endpoints"]}
     assert endpoints == {"metrics": "/metrics", "http": "/metrics"}
-    for service in SERVICES:
+    for service in COMPONENTS:
         ports = {p["name"] for p in named(objects, "Service", f"cervixai-{service}")["spec"][
             "ports"]}
         assert ports & set(endpoints), f"{service} exposes no port the ServiceMonitor scrapes"
@@ -259,11 +281,11 @@ def test_backends_probe_grpc_health_on_their_port(rendered: dict[str, list[Manif
 def test_termination_grace_outlasts_the_drain(rendered: dict[str, list[Manifest]],
                                               overlay: str) -> None:
     objects = rendered[overlay]
-    for service in SERVICES:
+    for service in COMPONENTS:
         grace = float(config_env(objects, service)[f"CERVIXAI_{service.upper()}_GRACE_SECONDS"])
         # The gateway drains HTTP, then gRPC, each for up to the grace period.
         drain = 2 * grace if service == "gateway" else grace
-        period = deployment(objects, service)["spec"]["template"]["spec"][
+        period = workload(objects, service)["spec"]["template"]["spec"][
             "terminationGracePeriodSeconds"]
         assert period >= drain + 10, f"{service}: {period} s to stop, {drain} s to drain"
 
@@ -298,7 +320,7 @@ def test_backends_accept_only_the_gateway_and_prometheus(rendered: dict[str, lis
         assert "namespaceSelector" in prometheus
     gateway = named(objects, "NetworkPolicy", "cervixai-gateway")["spec"]
     egress_ports = {p["port"] for rule in gateway["egress"] for p in rule["ports"]}
-    assert set(BACKENDS.values()) | {53} == egress_ports
+    assert set(BACKENDS.values()) | {LISTENER_PORTS["grpc"], 53} == egress_ports
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -364,7 +386,7 @@ def test_production_autoscales_every_deployment(rendered: dict[str, list[Manifes
         "template"]["spec"]   # one node: nothing to spread over
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", COMPONENTS)
 def test_reflection_is_off_in_production_only(rendered: dict[str, list[Manifest]],
                                               service: str) -> None:
     def reflection(overlay: str) -> bool:
@@ -401,11 +423,15 @@ def read_config(service: str, env: dict[str, str]) -> Any:
         from gateway.config import GatewayConfig
 
         return GatewayConfig.from_env(env)
+    if service == "listener":
+        from listener.config import ListenerConfig
+
+        return ListenerConfig.from_env(env)
     return importlib.import_module(f"services.{service}.__main__").SERVICE.config(env)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", COMPONENTS)
 def test_services_accept_their_configuration(rendered: dict[str, list[Manifest]], overlay: str,
                                              service: str) -> None:
     config = read_config(service, config_env(rendered[overlay], service))
@@ -418,19 +444,21 @@ def test_services_accept_their_configuration(rendered: dict[str, list[Manifest]]
         assert config.http_port == ports["http"]
     else:
         assert server.metrics_port == ports["metrics"]
+    if service == "listener":
+        assert config.dicom_port == ports["dicom"]
 
 
 def test_every_variable_is_documented(rendered: dict[str, list[Manifest]]) -> None:
     """Each variable in a ConfigMap is in docs/deploy.md, by name or as ``PREFIX_<rest>``."""
     doc = (ROOT / "docs" / "deploy.md").read_text()
-    prefixes = tuple(f"CERVIXAI_{s.upper()}_" for s in SERVICES)
+    prefixes = tuple(f"CERVIXAI_{s.upper()}_" for s in COMPONENTS)
 
     def documented(variable: str) -> bool:
         generic = next((f"PREFIX_{variable.removeprefix(p)}" for p in prefixes
                         if variable.startswith(p)), variable)
         return f"`{variable}`" in doc or f"`{generic}`" in doc
 
-    variables = {key for objects in rendered.values() for service in SERVICES
+    variables = {key for objects in rendered.values() for service in COMPONENTS
                  for key in config_env(objects, service)}
     assert sorted(v for v in variables if not documented(v)) == []
 
@@ -451,3 +479,122 @@ def test_production_authenticates_and_local_says_it_does_not(
         "endpoints"] if e["port"] == "http")
     assert http["oauth2"]["scopes"] == ["cervixai.read"]
     assert http["oauth2"]["clientSecret"]["name"] == "cervixai-metrics-client"
+
+
+# ------------------------------------------------------------------------- the DICOM listener
+
+
+def pod_labels(objects: list[Manifest], service: str) -> dict[str, str]:
+    labels: dict[str, str] = workload(objects, service)["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_listener_is_one_pod_with_its_spool_on_a_volume(rendered: dict[str, list[Manifest]],
+                                                        overlay: str) -> None:
+    objects = rendered[overlay]
+    spec = workload(objects, "listener")["spec"]
+    # One writer of one SQLite database on one ReadWriteOnce volume: never scaled.
+    assert spec["replicas"] == 1
+    assert not [h for h in of_kind(objects, "HorizontalPodAutoscaler")
+                if h["spec"]["scaleTargetRef"]["name"] == "cervixai-listener"]
+    assert "topologySpreadConstraints" not in spec["template"]["spec"]
+    named(objects, "Service", spec["serviceName"])
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain",
+                                                            "whenScaled": "Retain"}
+    (claim,) = spec["volumeClaimTemplates"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"]["requests"]["storage"].endswith("Gi")
+    container = main_container(objects, "listener")
+    mount = next(m for m in container["volumeMounts"] if m["name"] == claim["metadata"]["name"])
+    config = read_config("listener", config_env(objects, "listener"))
+    assert str(config.spool) == mount["mountPath"] and not mount.get("readOnly")
+    assert config.database.parent == config.spool   # listener.db on the volume too
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["template"]["spec"]["securityContext"]["fsGroup"] == 10001  # volume writable
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == LISTENER_PORTS
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["grpc"] == {"port": LISTENER_PORTS["grpc"]}, probe
+    assert container["resources"]["limits"]["memory"] == "1Gi"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_listener_services_and_its_gateway(rendered: dict[str, list[Manifest]],
+                                           overlay: str) -> None:
+    objects = rendered[overlay]
+    labels = pod_labels(objects, "listener")
+    grpc = named(objects, "Service", "cervixai-listener")["spec"]
+    dicom = named(objects, "Service", "cervixai-listener-dicom")["spec"]
+    # One pod: a ClusterIP (not headless); the DICOM port in a Service of its own that a site
+    # may turn into a LoadBalancer without exposing gRPC.
+    assert grpc.get("type", "ClusterIP") == "ClusterIP" and grpc.get("clusterIP") != "None"
+    assert {p["name"]: p["port"] for p in grpc["ports"]} == {
+        k: v for k, v in LISTENER_PORTS.items() if k != "dicom"}
+    assert {p["name"]: p["port"] for p in dicom["ports"]} == {"dicom": LISTENER_PORTS["dicom"]}
+    assert all(selects({"matchLabels": s["selector"]}, labels) for s in (grpc, dicom))
+    assert config_env(objects, "gateway")["CERVIXAI_LISTENER_ADDRESS"] == (
+        f"cervixai-listener:{LISTENER_PORTS['grpc']}")
+    gateway_grpc = {p["name"]: p["port"] for p in named(objects, "Service", "cervixai-gateway")[
+        "spec"]["ports"]}["grpc"]
+    config = read_config("listener", config_env(objects, "listener"))
+    assert config.gateway_address == f"cervixai-gateway:{gateway_grpc}"
+    assert config.destination is not None   # a placeholder, documented, patched per site
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_listener_network_policy(rendered: dict[str, list[Manifest]], overlay: str) -> None:
+    objects = rendered[overlay]
+    gateway_labels, listener_labels = pod_labels(objects, "gateway"), pod_labels(objects,
+                                                                                 "listener")
+    spec = named(objects, "NetworkPolicy", "cervixai-listener")["spec"]
+    assert selects(spec["podSelector"], listener_labels)
+    assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
+    by_port = {rule["ports"][0]["port"]: rule["from"] for rule in spec["ingress"]}
+    assert set(by_port) == set(LISTENER_PORTS)
+    assert all(len(rule["ports"]) == 1 for rule in spec["ingress"])
+    assert [set(peer) == {"podSelector"} and selects(peer["podSelector"], gateway_labels)
+            for peer in by_port["grpc"]] == [True]
+    (prometheus,) = by_port["metrics"]
+    assert prometheus["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
+    assert by_port["dicom"] and all(set(peer) == {"ipBlock"} for peer in by_port["dicom"])
+    # Egress: every rule names its peers and ports (nothing open to everything).
+    assert all(rule.get("to") and rule.get("ports") for rule in spec["egress"])
+    to_gateway = [rule for rule in spec["egress"]
+                  if any(selects(p.get("podSelector", {}), gateway_labels) for p in rule["to"])]
+    assert [{p["port"] for p in rule["ports"]} for rule in to_gateway] == [{gateway_grpc_port(
+        objects)}]
+    ports = {p["port"] for rule in spec["egress"] for p in rule["ports"]}
+    assert {53, 104, 443} <= ports
+    assert all(set(peer) == {"ipBlock"} for rule in spec["egress"]
+               if {p["port"] for p in rule["ports"]} & {104, 443} for peer in rule["to"])
+    # ... and the gateway may call the listener's gRPC port, on the listener's pods only.
+    gateway = named(objects, "NetworkPolicy", "cervixai-gateway")["spec"]
+    (to_listener,) = [rule for rule in gateway["egress"]
+                      if any(selects(p.get("podSelector", {}), listener_labels)
+                             for p in rule["to"])]
+    assert [p["port"] for p in to_listener["ports"]] == [LISTENER_PORTS["grpc"]]
+    assert not any(selects(p.get("podSelector", {}), gateway_labels) for p in to_listener["to"])
+
+
+def gateway_grpc_port(objects: list[Manifest]) -> int:
+    port: int = {p["name"]: p["containerPort"] for p in main_container(objects, "gateway")[
+        "ports"]}["grpc"]
+    return port
+
+
+def test_production_listener_sends_its_token_to_the_gateway(
+        rendered: dict[str, list[Manifest]]) -> None:
+    objects = rendered["production"]
+    config = read_config("listener", config_env(objects, "listener"))
+    pod = workload(objects, "listener")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"]
+                 if v.get("secret", {}).get("secretName") == "cervixai-listener-gateway-token"]
+    mount = next(m for m in main_container(objects, "listener")["volumeMounts"]
+                 if m["name"] == volume["name"])
+    # The whole secret, no subPath: a renewed token reaches the file without a restart.
+    assert mount["readOnly"] is True and "subPath" not in mount
+    (item,) = volume["secret"]["items"]
+    assert config.gateway_token_file is not None
+    assert config.gateway_token_file.as_posix() == f"{mount['mountPath']}/{item['path']}"
+    assert read_config("listener", config_env(rendered["local"], "listener")
+                       ).gateway_token_file is None

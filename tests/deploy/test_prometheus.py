@@ -4,6 +4,7 @@ against metrics the processes really export."""
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import shutil
 import subprocess
@@ -18,10 +19,15 @@ ROOT = Path(__file__).resolve().parents[2]
 UNIT_TESTS = ROOT / "deploy" / "prometheus" / "alerts.test.yaml"
 METRICS_MODULES = ("cervixai.service.metrics", "gateway.metrics", "services.segmenter.metrics",
                    "services.classifier.metrics", "services.survival.metrics")
+# The DICOM listener's metrics (cervixai_listener_*), defined once in its own module like the
+# others'. Until that module exists its names cannot be checked: CI fails, elsewhere they are
+# left out of the check and the test is skipped after checking every other name.
+LISTENER_METRICS = "listener.metrics"
 # Exported by Prometheus itself and by kube-state-metrics, not by cervixai.
 FOREIGN = {"up", "kube_pod_container_status_restarts_total"}
 REQUIRED_ALERTS = {"CervixaiHighErrorRatio", "CervixaiLatencyObjective", "CervixaiBackendDown",
-                   "CervixaiNoModelLoaded"}
+                   "CervixaiNoModelLoaded", "CervixaiListenerExportsFailing",
+                   "CervixaiListenerStudiesStuck"}
 
 
 def rule_groups(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,10 +86,22 @@ def test_required_alerts_are_defined(rules: list[dict[str, Any]]) -> None:
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], name
 
 
+def listener_metrics_written() -> bool:
+    """Whether the listener's metrics module exists (imported, its metrics registered)."""
+    try:
+        importlib.import_module(LISTENER_METRICS)
+    except ModuleNotFoundError as e:
+        if e.name in (LISTENER_METRICS, LISTENER_METRICS.partition(".")[0]):
+            return False
+        raise
+    return True
+
+
 def exported_names() -> set[str]:
     """Every sample name the cervixai processes can export (families of the shared registry)."""
     for module in METRICS_MODULES:
         importlib.import_module(module)
+    listener_metrics_written()
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"),
                 "gauge": ("",), "info": ("_info",), "summary": ("_count", "_sum")}
     return {family.name + suffix for family in REGISTRY.collect()
@@ -97,8 +115,17 @@ def test_rules_use_only_exported_metrics(rules: list[dict[str, Any]]) -> None:
             } | {m for e in expressions for m in re.findall(r"\b(cervixai_[a-z0-9_]+)\b", e)}
     unknown = sorted(m for m in used - FOREIGN
                      if m not in exported and m not in {"by", "on", "without"})
+    listener_written = listener_metrics_written()
+    if not listener_written:
+        unknown = [m for m in unknown if not m.startswith("cervixai_listener_")]
     assert unknown == []
     # The no-model alert reads the one model-info metric every model service exports.
     no_model = next(r["expr"] for g in rules for r in g["rules"]
                     if r.get("alert") == "CervixaiNoModelLoaded")
     assert "cervixai_model_info" in exported and "cervixai_model_info" in no_model
+    if not listener_written:
+        reason = (f"{LISTENER_METRICS} does not exist yet: the listener alerts' metric names "
+                  "are unchecked")
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
