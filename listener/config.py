@@ -99,6 +99,7 @@ class ListenerConfig:
     status_retention_seconds: float = 7 * 24 * 3600.0
     gateway_address: str = GATEWAY.default_address
     gateway_token_file: Path | None = None
+    gateway_tls_ca: Path | None = None
     assess_seconds: float = 130.0
     destination: Destination | None = None
     stow_url: str = ""
@@ -156,6 +157,7 @@ class ListenerConfig:
         base = cls(Path(spool), ServerConfig())   # the defaults
         callers = tuple(Caller.parse(e) for e in get("ALLOWED_CALLERS").split(",") if e.strip())
         token, stow_token = get("GATEWAY_TOKEN_FILE"), get("STOW_TOKEN_FILE")
+        tls_ca = get("GATEWAY_TLS_CA")
         return cls(
             spool=Path(spool),
             server=ServerConfig.from_env(PREFIX, env, port=LISTENER.port),
@@ -171,6 +173,7 @@ class ListenerConfig:
                                             base.status_retention_seconds),
             gateway_address=get("GATEWAY_ADDRESS", GATEWAY.default_address),
             gateway_token_file=Path(token) if token else None,
+            gateway_tls_ca=Path(tls_ca) if tls_ca else None,
             assess_seconds=number("ASSESS_SECONDS", base.assess_seconds),
             destination=Destination.parse(d) if (d := get("DESTINATION")) else None,
             stow_url=get("STOW_URL"),

@@ -54,8 +54,12 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._channel = grpc.insecure_channel(config.gateway_address,
-                                              options=channel_options(512 * 1024 * 1024))
+        options = channel_options(512 * 1024 * 1024)
+        # TLS to the gateway when a CA is given (the production gateway serves gRPC over TLS)
+        self._channel = (grpc.secure_channel(config.gateway_address, grpc.ssl_channel_credentials(
+            config.gateway_tls_ca.read_bytes()), options=options)
+            if config.gateway_tls_ca is not None
+            else grpc.insecure_channel(config.gateway_address, options=options))
         self._gateway = gateway_pb2_grpc.GatewayStub(self._channel)  # type: ignore[no-untyped-call]
 
     def start(self) -> None:
