@@ -8,9 +8,9 @@ import sys
 
 import uvicorn
 
-from cervix.v1 import gateway_pb2_grpc
+from cervix.v1 import gateway_pb2_grpc, studies_pb2_grpc
 from cervixai.service import configure_logging, create_server
-from cervixai.service.components import GATEWAY
+from cervixai.service.components import GATEWAY, LISTENER
 from cervixai.service.model import set_build_info
 from gateway.auth import Authenticator
 from gateway.authz import GrpcAuthorization
@@ -18,6 +18,7 @@ from gateway.config import GatewayConfig
 from gateway.grpc_api import GatewayServicer
 from gateway.http_api import create_app
 from gateway.service import Gateway
+from gateway.studies_api import StudiesServicer
 
 log = logging.getLogger("gateway")
 
@@ -52,7 +53,11 @@ def main() -> int:
     gateway = Gateway(config)
     grpc_app = create_server(config.grpc, "gateway",
                              [(gateway_pb2_grpc.add_GatewayServicer_to_server,
-                               GatewayServicer(gateway))], [GATEWAY.service],
+                               GatewayServicer(gateway)),
+                              (studies_pb2_grpc.add_StudiesServicer_to_server,
+                               StudiesServicer(gateway))],
+                             # the gateway serves Studies itself (forwarding to the listener)
+                             [GATEWAY.service, LISTENER.service],
                              extra_interceptors=[GrpcAuthorization(authenticator)]
                              if authenticator else [])
     grpc_app.start()
@@ -63,7 +68,8 @@ def main() -> int:
         timeout_graceful_shutdown=int(config.grpc.grace_seconds)))
     log.info("HTTP on http://%s:%d/, gRPC on %s; backends: %s", config.http_host,
              config.http_port, grpc_app.address,
-             ", ".join(f"{b.name}={b.address}" for b in config.backends))
+             ", ".join(f"{b.name}={b.address}" for b in (
+                 *config.backends, *([config.listener] if config.listener else []))))
     # uvicorn captures SIGTERM/SIGINT while it runs and re-raises them to the handler that was
     # in place before; this one lets the process go on to drain gRPC and exit 0.
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -1,10 +1,19 @@
-"""The audit log: one JSON line per assessment request.
+"""The audit log: one JSON line per assessment request, and one per clinical record sent on to
+the DICOM listener.
 
-Fields: request_id, time (UTC), api, client, caller (the authenticated subject: the token's
-``sub``, or ``client_id`` / ``azp``; null without authentication), stage, status, http/grpc
-code, model versions, per-stage durations, upload bytes, warning count, the kinds of the result
-objects returned. Never a patient identifier (nor the subject reference), a clinical value, a
-file name, nor any other content of the caller's token.
+An assessment's line (``"audit": "assessment"``) has: request_id, time (UTC), api, client,
+caller (the authenticated subject: the token's ``sub``, or ``client_id`` / ``azp``; null without
+authentication), stage, status, http/grpc code, model versions, per-stage durations, upload
+bytes, warning count, the kinds of the result objects returned.
+
+A clinical record's line (``"audit": "clinical"``: ``PUT /v1/studies/{uid}/clinical``,
+``PUT /v1/accessions/{n}/clinical``, gRPC ``Studies/PutClinical``) has request_id, time, api,
+client, caller, ``key`` (``study`` or ``accession``: which kind of key named the study, or
+``invalid``), stage, status, code, ``duration_seconds`` and the study's ``state`` the listener
+answered (``STUDY_STATE_AWAITING_IMAGES``, ...) when it answered one.
+
+Never a patient identifier (nor the subject reference, nor the StudyInstanceUID or the
+AccessionNumber), a clinical value, a file name, nor any other content of the caller's token.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from cervix.v1 import gateway_pb2
+from cervix.v1 import gateway_pb2, studies_pb2
 from gateway.auth import current_identity
 
 
@@ -41,25 +50,34 @@ class AuditLog:
     def record(self, *, request_id: str, api: str, client: str, stage: str, status: str,
                code: str, upload_bytes: int, durations: dict[str, float],
                response: gateway_pb2.AssessResponse | None) -> None:
-        entry: dict[str, Any] = {
-            "audit": "assessment",
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-            "request_id": request_id,
-            "api": api,
-            "client": client,
-            # set by the API's authorization for the request being handled (gateway/authz.py)
-            "caller": identity.subject if (identity := current_identity.get()) else None,
+        entry = _entry("assessment", request_id, api, client)
+        entry.update({
             "stage": stage,
             "status": status,
             "code": code,
             "upload_bytes": upload_bytes,
             "durations_seconds": {k: round(v, 4) for k, v in durations.items()},
-        }
+        })
         if response is not None:
             entry["models"] = {m.name: m.version for m in response.models}
             entry["warnings"] = len(response.warnings)
             entry["results"] = [gateway_pb2.ResultKind.Name(o.kind)
                                 for o in response.result_objects]
+        self._write(entry)
+
+    def record_clinical(self, *, request_id: str, api: str, client: str, key: str, stage: str,
+                        status: str, code: str, duration_seconds: float,
+                        study: studies_pb2.StudyStatus | None) -> None:
+        """The line of one clinical record sent on to the listener (never its key's value)."""
+        entry = _entry("clinical", request_id, api, client)
+        entry.update({"key": key, "stage": stage, "status": status, "code": code,
+                      "duration_seconds": round(duration_seconds, 4)})
+        if study is not None:
+            entry["state"] = studies_pb2.StudyState.Name(study.state) \
+                if study.state in studies_pb2.StudyState.values() else str(study.state)
+        self._write(entry)
+
+    def _write(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, sort_keys=True)
         with self._lock:
             self._stream.write(line + "\n")
@@ -70,3 +88,14 @@ class AuditLog:
             self._stream.close()
 
 
+def _entry(kind: str, request_id: str, api: str, client: str) -> dict[str, Any]:
+    """What every audit line starts with."""
+    return {
+        "audit": kind,
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        "request_id": request_id,
+        "api": api,
+        "client": client,
+        # set by the API's authorization for the request being handled (gateway/authz.py)
+        "caller": identity.subject if (identity := current_identity.get()) else None,
+    }

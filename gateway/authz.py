@@ -5,10 +5,17 @@ The one table (docs/security.md):
 ============================================  ===================
 ``POST /v1/assessments``,                     ``cervixai.assess``
 gRPC ``cervix.v1.Gateway/Assess``,
-``cervix.v1.Gateway/AssessStream``
-every other HTTP path (``/v1/models``,        ``cervixai.read``
+``cervix.v1.Gateway/AssessStream``;
+``PUT /v1/studies/{uid}/clinical``,
+``PUT /v1/accessions/{n}/clinical`` (any
+method but GET, HEAD, OPTIONS under
+``/v1/studies/``, ``/v1/accessions/``),
+gRPC ``cervix.v1.Studies/PutClinical``
+gRPC ``cervix.v1.Studies/GetStudy``           ``cervixai.read``
+every other HTTP path (``/v1/models``,
 ``/v1/schema``, ``/metrics``, ``/docs``,
-``/openapi.json``, unknown paths)
+``/openapi.json``, ``GET /v1/studies/{uid}``,
+``GET /v1/accessions/{n}``, unknown paths)
 ``/healthz``, ``/readyz``, ``/``,             open
 ``/favicon.ico``, ``/static/*``; gRPC health
 and reflection
@@ -42,7 +49,12 @@ REALM = "cervixai"
 
 _OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/favicon.ico"})
 _OPEN_PREFIXES = ("/static/",)
-GRPC_SCOPES = {"/cervix.v1.Gateway/Assess": ASSESS, "/cervix.v1.Gateway/AssessStream": ASSESS}
+GRPC_SCOPES = {"/cervix.v1.Gateway/Assess": ASSESS, "/cervix.v1.Gateway/AssessStream": ASSESS,
+               "/cervix.v1.Studies/PutClinical": ASSESS, "/cervix.v1.Studies/GetStudy": READ}
+# a study's clinical record is written under these; only reading its status needs no more than
+# cervixai.read
+_STUDY_PREFIXES = ("/v1/studies/", "/v1/accessions/")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _GRPC_OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 
 
@@ -51,6 +63,8 @@ def http_scope(method: str, path: str) -> str | None:
     if path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES):
         return OPEN
     if path == "/v1/assessments" and method == "POST":
+        return ASSESS
+    if path.startswith(_STUDY_PREFIXES) and method not in _SAFE_METHODS:
         return ASSESS
     return READ
 

@@ -13,6 +13,13 @@ Errors of a backend call::
                             once until a health check (one a second) says SERVING again
     Overloaded              the backend refused the call for lack of capacity
                             (RESOURCE_EXHAUSTED): 429 / RESOURCE_EXHAUSTED with a retry delay
+    BackendStatus           a status the backend's contract gives the caller (the DICOM
+                            listener's NOT_FOUND, FAILED_PRECONDITION, INVALID_ARGUMENT), passed
+                            through as it is: only for a backend built with ``passthrough``
+
+The DICOM listener (``cervix.v1.Studies``) is a backend of the same kind, but optional: it is
+:attr:`Backends.listener` (None when ``CERVIXAI_LISTENER_ADDRESS`` is unset), not one of
+:attr:`Backends.all`, whose health is the gateway's readiness.
 """
 
 from __future__ import annotations
@@ -27,25 +34,32 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
+from google.rpc import status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 
 from cervix.v1 import (
     classifier_pb2,
     classifier_pb2_grpc,
     segmenter_pb2,
     segmenter_pb2_grpc,
+    studies_pb2,
+    studies_pb2_grpc,
     survival_pb2,
     survival_pb2_grpc,
 )
 from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput, Overloaded
 from cervixai.service import channel_options, violations_from_error
-from cervixai.service.components import MODEL_SERVICES
+from cervixai.service.components import LISTENER, MODEL_SERVICES
 from gateway.config import BackendConfig, GatewayConfig
 from gateway.metrics import BACKEND_ERRORS
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAMES = {c.name: c.service for c in MODEL_SERVICES}
+SERVICE_NAMES = {c.name: c.service for c in (*MODEL_SERVICES, LISTENER)}
+# what the listener answers about the caller's request (studies.proto): the caller's to see
+LISTENER_PASSTHROUGH = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
+                                  grpc.StatusCode.FAILED_PRECONDITION})
 
 Reply = TypeVar("Reply", bound=Message)
 
@@ -59,6 +73,32 @@ class InternalError(RuntimeError):
     def __init__(self, backend: str, message: str) -> None:
         self.backend = backend
         super().__init__(f"{backend}: {message}")
+
+
+class BackendStatus(Exception):
+    """A backend's answer that its contract makes the caller's (the listener's NOT_FOUND, ...):
+    the code, the backend's message, its field violations, and the whole ``google.rpc.Status``
+    when it sent one (the gRPC API passes it on as it is). The message is the caller's to see
+    (it may quote the key the caller sent): never logged."""
+
+    def __init__(self, backend: str, code: grpc.StatusCode, message: str,
+                 violations: Sequence[FieldViolation] = (),
+                 status: status_pb2.Status | None = None) -> None:
+        self.backend = backend
+        self.code = code
+        self.message = message
+        self.violations = tuple(violations)
+        self.status = status
+        super().__init__(f"{backend} answered {code.name}")
+
+
+class ListenerNotConfigured(DependencyUnavailable):
+    """A study call to a gateway started without ``CERVIXAI_LISTENER_ADDRESS`` (503 /
+    UNAVAILABLE, HTTP code NOT_CONFIGURED)."""
+
+    def __init__(self) -> None:
+        super().__init__(LISTENER.name, f"no DICOM listener is configured "
+                                        f"({LISTENER.address_variable} is unset)")
 
 
 def is_caller_field(field: str) -> bool:
@@ -138,9 +178,11 @@ class Backend:
     """One backend service: its channel, stub, health stub and circuit breaker."""
 
     def __init__(self, config: BackendConfig, max_message_bytes: int,
-                 credentials: grpc.ChannelCredentials | None) -> None:
+                 credentials: grpc.ChannelCredentials | None,
+                 passthrough: frozenset[grpc.StatusCode] = frozenset()) -> None:
         self.config = config
         self.name = config.name
+        self.passthrough = passthrough
         options: list[tuple[str, Any]] = [
             *channel_options(max_message_bytes),
             ("grpc.service_config", service_config(SERVICE_NAMES[config.name])),
@@ -174,6 +216,9 @@ class Backend:
         except grpc.RpcError as e:
             code = e.code()
             BACKEND_ERRORS.labels(self.name, code.name).inc()
+            if code in self.passthrough:
+                raise BackendStatus(self.name, code, e.details() or "",
+                                    violations_from_error(e), rpc_status.from_call(e)) from e
             if code is grpc.StatusCode.INVALID_ARGUMENT:
                 raise self._rejection(violations_from_error(e)) from e
             if code is grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -217,7 +262,8 @@ class Backend:
 
 
 class Backends:
-    """The three backends of a gateway, with their stubs."""
+    """The three model services of a gateway, and the optional DICOM listener, with their
+    stubs."""
 
     def __init__(self, config: GatewayConfig) -> None:
         credentials = None
@@ -237,6 +283,13 @@ class Backends:
         self._predict_survival: Callable[..., survival_pb2.SurvivalResponse] = (
             survival_pb2_grpc.SurvivalStub(self.survival.channel)  # type: ignore[no-untyped-call]
             .Predict)
+        self.listener: Backend | None = None
+        if config.listener is not None:
+            self.listener = Backend(config.listener, limit, credentials, LISTENER_PASSTHROUGH)
+            studies = studies_pb2_grpc.StudiesStub(  # type: ignore[no-untyped-call]
+                self.listener.channel)
+            self._put_clinical: Callable[..., studies_pb2.StudyStatus] = studies.PutClinical
+            self._get_study: Callable[..., studies_pb2.StudyStatus] = studies.GetStudy
 
     def segment(self, request: segmenter_pb2.SegmentRequest,
                 deadline_seconds: float) -> segmenter_pb2.SegmentResponse:
@@ -253,10 +306,26 @@ class Backends:
         """Survival.Predict within ``deadline_seconds`` (and the survival service's timeout)."""
         return self.survival.call(self._predict_survival, request, deadline_seconds)
 
+    def put_clinical(self, request: studies_pb2.PutClinicalRequest,
+                     deadline_seconds: float) -> studies_pb2.StudyStatus:
+        """Studies.PutClinical on the DICOM listener (ListenerNotConfigured without one)."""
+        return self._configured_listener().call(self._put_clinical, request, deadline_seconds)
+
+    def get_study(self, request: studies_pb2.StudyRef,
+                  deadline_seconds: float) -> studies_pb2.StudyStatus:
+        """Studies.GetStudy on the DICOM listener (ListenerNotConfigured without one)."""
+        return self._configured_listener().call(self._get_study, request, deadline_seconds)
+
+    def _configured_listener(self) -> Backend:
+        if self.listener is None:
+            raise ListenerNotConfigured()
+        return self.listener
+
     @property
     def all(self) -> tuple[Backend, ...]:
+        """The model services: every one must be SERVING for the gateway to be ready."""
         return (self.segmenter, self.classifier, self.survival)
 
     def close(self) -> None:
-        for backend in self.all:
+        for backend in (*self.all, *([self.listener] if self.listener else [])):
             backend.close()

@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cervixai.grid import MODEL_MAX_SLICES
-from cervixai.service.components import CLASSIFIER, GATEWAY, SEGMENTER, SURVIVAL, Component
+from cervixai.service.components import (
+    CLASSIFIER,
+    GATEWAY,
+    LISTENER,
+    SEGMENTER,
+    SURVIVAL,
+    Component,
+)
 from cervixai.service.config import ServerConfig, integer_variable, number_variable
 from gateway.auth import AuthConfig, is_loopback
 
@@ -18,7 +25,7 @@ MB = 1000 * 1000
 class BackendConfig:
     """Where one backend listens and how long the gateway waits for it."""
 
-    name: str            # segmenter, classifier, survival
+    name: str            # segmenter, classifier, survival, listener
     address: str         # host:port, or dns:///name:port for a headless Service
     timeout_seconds: float
 
@@ -38,8 +45,11 @@ class GatewayConfig:
     allowed besides the gateway's own: CORS, cross-origin writes), ``..._TRUSTED_PROXIES``
     [none] (comma-separated peer addresses whose ``X-Forwarded-For`` names the client in the
     audit log, e.g. the Ingress controller's),
-    ``..._MAX_UPLOAD_BYTES`` [50000000], ``..._AUDIT_LOG`` [stderr], and
-    ``CERVIXAI_BACKEND_TLS_CA`` (PEM; TLS to the backends when set),
+    ``..._MAX_UPLOAD_BYTES`` [50000000], ``..._AUDIT_LOG`` [stderr],
+    ``CERVIXAI_LISTENER_ADDRESS`` [unset: no DICOM listener; ``/v1/studies``,
+    ``/v1/accessions`` and gRPC ``cervix.v1.Studies`` answer 503 / UNAVAILABLE] and
+    ``CERVIXAI_GATEWAY_LISTENER_TIMEOUT_SECONDS`` [5] (one call to the listener), and
+    ``CERVIXAI_BACKEND_TLS_CA`` (PEM; TLS to the backends and the listener when set),
     ``CERVIXAI_SEGMENTER_MAX_SLICES`` [64] (the segmenter's depth limit, the same variable the
     segmenter reads: the gateway refuses or sets aside deeper series at ingestion),
     ``CERVIXAI_BUNDLE`` (optional: the bundle whose manifest and model card ``GET /v1/models``
@@ -57,6 +67,8 @@ class GatewayConfig:
     segmenter: BackendConfig = BackendConfig("segmenter", SEGMENTER.default_address, 60.0)
     classifier: BackendConfig = BackendConfig("classifier", CLASSIFIER.default_address, 10.0)
     survival: BackendConfig = BackendConfig("survival", SURVIVAL.default_address, 10.0)
+    # the DICOM listener (cervix.v1.Studies), optional: its health never gates readiness
+    listener: BackendConfig | None = None
     request_timeout_seconds: float = 120.0
     max_in_flight: int = 16      # assessments at once; more are refused with 429
     allowed_origins: tuple[str, ...] = ()   # browser origins besides the gateway's own
@@ -77,7 +89,7 @@ class GatewayConfig:
         if self.max_upload_bytes + MB > self.grpc.max_message_bytes:
             raise ValueError(f"the gRPC message limit ({self.grpc.max_message_bytes} bytes) must "
                              f"exceed the upload limit ({self.max_upload_bytes}) by 1 MB")
-        for backend in (self.segmenter, self.classifier, self.survival):
+        for backend in (*self.backends, *([self.listener] if self.listener else [])):
             if backend.timeout_seconds <= 0:
                 raise ValueError(f"{backend.name} timeout must be positive")
 
@@ -88,6 +100,7 @@ class GatewayConfig:
 
     @property
     def backends(self) -> tuple[BackendConfig, ...]:
+        """The model services every assessment needs (the listener is not one of them)."""
         return (self.segmenter, self.classifier, self.survival)
 
     @classmethod
@@ -104,6 +117,7 @@ class GatewayConfig:
             return BackendConfig(component.name, address,
                                  number(timeout_variable, default_timeout))
 
+        listener_address = (env.get(LISTENER.address_variable) or "").strip()
         max_upload = int(number("MAX_UPLOAD_BYTES", 50 * MB))
         grpc_config = ServerConfig.from_env(
             p, env, port=GATEWAY.port, max_message_bytes=max(64 * 1024 * 1024, max_upload + 2 * MB))
@@ -114,6 +128,9 @@ class GatewayConfig:
             segmenter=backend(SEGMENTER, "SEGMENT_TIMEOUT_SECONDS", 60.0),
             classifier=backend(CLASSIFIER, "CLASSIFY_TIMEOUT_SECONDS", 10.0),
             survival=backend(SURVIVAL, "SURVIVAL_TIMEOUT_SECONDS", 10.0),
+            listener=BackendConfig(LISTENER.name, listener_address,
+                                   number("LISTENER_TIMEOUT_SECONDS", 5.0))
+            if listener_address else None,
             request_timeout_seconds=number("REQUEST_TIMEOUT_SECONDS", 120.0),
             max_in_flight=integer_variable(env, f"{p}_MAX_IN_FLIGHT", 16),
             allowed_origins=_words(env.get(f"{p}_ALLOWED_ORIGINS")),

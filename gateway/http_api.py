@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import logging
 import re
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +26,19 @@ from starlette.types import Message, Receive
 from cervixai import __version__
 from cervixai.clinical.schema import OUTCOME_VARIABLES, VARIABLES, Stage
 from cervixai.dicom import DicomSource
-from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput, Overloaded
+from cervixai.errors import DependencyUnavailable, InvalidInput, Overloaded
 from cervixai.results import KINDS
 from gateway import openapi
 from gateway.auth import Authenticator
 from gateway.authz import HttpAuthorization, http_scope
 from gateway.headers import SecurityHeaders, client_address
+from gateway.http_json import (
+    MAX_CLINICAL_BYTES,
+    MAX_CLINICAL_DEPTH,
+    clinical_from_json,
+    error_response,
+    invalid,
+)
 from gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from gateway.pipeline import Assessment
 from gateway.request import (
@@ -48,19 +53,15 @@ from gateway.request import (
     subject_from,
 )
 from gateway.service import Gateway
+from gateway.studies_http import add_study_routes
+from gateway.studies_http import schemas as study_schemas
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 _TRUE_WORDS = {"true", "1", "yes", "on"}
 _FALSE_WORDS = {"false", "0", "no", "off", ""}
-# The clinical record is a flat object of a few dozen variables (well under 2 KiB); the bounds
-# keep a hostile one from costing more than a moment to refuse.
-MAX_CLINICAL_BYTES = 64 * 1024
-MAX_CLINICAL_DEPTH = 8
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_JSON_BRACKET = re.compile(r"[\[\]{}]")
-
+_CONVERTOR = re.compile(r"\{(\w+):\w+\}")   # {accession_number:study_key} → {accession_number}
 ASSESS_OPERATION = {
     "parameters": [{"name": "preview", "in": "query", "required": False,
                     "schema": {"type": "boolean", "default": False},
@@ -107,28 +108,6 @@ ASSESS_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error_body(code: str, message: str, *, violations: list[FieldViolation] | None = None,
-               backend: str | None = None, request_id: str | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if violations is not None:
-        error["field_violations"] = [{"field": v.field, "description": v.description}
-                                     for v in violations]
-    if backend:
-        error["backend"] = backend
-    if request_id:
-        error["request_id"] = request_id
-    return {"error": error}
-
-
-def error_response(status: int, code: str, message: str, **details: Any) -> JSONResponse:
-    return JSONResponse(error_body(code, message, **details), status_code=status)
-
-
-def invalid(e: InvalidInput, request_id: str | None = None) -> JSONResponse:
-    return error_response(400, "INVALID_ARGUMENT", str(e.violations[0]),
-                          violations=list(e.violations), request_id=request_id)
-
-
 class _Metrics(BaseHTTPMiddleware):
     """Counts and times every HTTP request by route template (bounded: the app's own routes,
     or ``unmatched``) and status code."""
@@ -148,11 +127,13 @@ class _Metrics(BaseHTTPMiddleware):
 
 def _route_template(request: Request) -> str:
     """The template of the app's route that matches ``request`` (FastAPI's documentation
-    routes and the static mount included), or ``unmatched``: a bounded label."""
+    routes and the static mount included), or ``unmatched``: a bounded label, never a value of
+    the path (``/v1/studies/{study_instance_uid}``; converters dropped, as in the OpenAPI
+    document)."""
     for candidate in request.app.routes:
         match, _ = candidate.matches(request.scope)
         if match is Match.FULL:
-            return str(getattr(candidate, "path", "unmatched"))
+            return _CONVERTOR.sub(r"{\1}", str(getattr(candidate, "path", "unmatched")))
     return "unmatched"
 
 
@@ -170,7 +151,7 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
     origins = gateway.config.allowed_origins
     if origins:   # CORS for the configured origins only
         app.add_middleware(CORSMiddleware, allow_origins=list(origins),
-                           allow_methods=["GET", "POST"],
+                           allow_methods=["GET", "POST", "PUT"],
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(SecurityHeaders, allowed_origins=origins)   # outermost: every reply
     limit = gateway.config.max_upload_bytes
@@ -186,8 +167,12 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
                                                   "`backends` says which and why")})
     def readyz() -> JSONResponse:
         states = {b.name: b.ready() for b in gateway.backends.all}
-        body = {"status": "ready" if all(ok for ok, _ in states.values()) else "not ready",
-                "backends": {name: reason for name, (_, reason) in states.items()}}
+        body: dict[str, Any] = {
+            "status": "ready" if all(ok for ok, _ in states.values()) else "not ready",
+            "backends": {name: reason for name, (_, reason) in states.items()}}
+        listener = gateway.backends.listener
+        if listener is not None:  # reported, never gating: assessments do not need it
+            body["optional"] = {listener.name: listener.ready(timeout=0.5)[1]}
         return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)
 
     @app.get("/metrics", operation_id="metrics", summary="Prometheus metrics",
@@ -274,6 +259,7 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    add_study_routes(app, gateway)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_schemas(app)
     return app
@@ -287,7 +273,7 @@ def _add_schemas(app: FastAPI) -> None:
         if app.openapi_schema is None:
             spec = original()
             spec.setdefault("components", {}).setdefault("schemas", {}).update(
-                {**openapi.components(), "AssessmentForm": ASSESSMENT_FORM})
+                {**openapi.components(), "AssessmentForm": ASSESSMENT_FORM, **study_schemas()})
             openapi.declare_security(spec, http_scope)
             app.openapi_schema = spec
         return app.openapi_schema
@@ -354,44 +340,6 @@ def _body(result: Assessment, preview: bool) -> dict[str, Any]:
     return body
 
 
-def _refuse_constant(name: str) -> object:
-    raise ValueError(f"{name} is not a finite number; send numbers only")
-
-
-def _json_depth(text: str) -> int:
-    """How deep the JSON text nests arrays and objects (brackets inside strings not counted),
-    found without parsing it."""
-    depth = deepest = 0
-    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
-        depth += 1 if match.group() in "[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
-
-
-def _clinical_from_json(text: object) -> Mapping[str, object] | FieldViolation:
-    """The form's ``clinical`` part as a JSON object, or what is wrong with it: size and
-    nesting are checked before it is parsed."""
-    if not isinstance(text, str):
-        return FieldViolation("clinical", "must be a JSON object of variables; the field is "
-                                          "missing (or was sent as a file)")
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_CLINICAL_BYTES:
-        return FieldViolation("clinical", f"is {size} bytes; the limit is "
-                                          f"{MAX_CLINICAL_BYTES // 1024} KiB "
-                                          f"({MAX_CLINICAL_BYTES} bytes)")
-    depth = _json_depth(text)
-    if depth > MAX_CLINICAL_DEPTH:
-        return FieldViolation("clinical", f"nests {depth} levels deep; the limit is "
-                                          f"{MAX_CLINICAL_DEPTH} (a record is one flat object)")
-    try:
-        raw = json.loads(text, parse_constant=_refuse_constant)
-        if not isinstance(raw, dict):
-            raise ValueError("must be a JSON object")
-    except (ValueError, RecursionError) as e:
-        return FieldViolation("clinical", f"must be a JSON object of variables: {e}")
-    return raw
-
-
 async def _read_form(request: Request, limit: int) -> Parsed:
     """Decode the multipart body into the typed request (or its rejection: every problem of
     stage, record and upload shape, which the gateway reports with those of the DICOM)."""
@@ -433,7 +381,7 @@ async def _read_form(request: Request, limit: int) -> Parsed:
 
 def _parse_form(stage: str | None, clinical: object, files: list[DicomSource],
                 archives: list[bytes], results: list[str], subject: str | None) -> Parsed:
-    return parse_assessment(stage_from_word(stage), _clinical_from_json(clinical), files,
+    return parse_assessment(stage_from_word(stage), clinical_from_json(clinical), files,
                             archives, HTTP_FIELDS, results_from_words(results),
                             subject_from(subject, "subject"))
 

@@ -31,7 +31,8 @@ _UINT32 = {FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32}
 _NUMBER = {FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT}
 
 ERROR_CODES = ("INVALID_ARGUMENT", "PAYLOAD_TOO_LARGE", "INTERNAL", "UNAVAILABLE",
-               "NOT_CONFIGURED", "UNAUTHENTICATED", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED")
+               "NOT_CONFIGURED", "UNAUTHENTICATED", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+               "NOT_FOUND", "FAILED_PRECONDITION")
 BEARER = "bearer"
 
 
@@ -123,7 +124,8 @@ def error_schemas() -> dict[str, Schema]:
             "type": "object", "title": "FieldViolation",
             "properties": {"field": {"type": "string", "description": (
                 "Dotted path of the field: stage, clinical.<variable>, files[i] / files for the "
-                "uploaded DICOM, series for the series as a whole, preview, body.")},
+                "uploaded DICOM, series for the series as a whole, preview, body; "
+                "study_instance_uid / accession_number for a study's key.")},
                            "description": {"type": "string"}},
             "required": ["field", "description"]},
         "Error": {
@@ -135,7 +137,8 @@ def error_schemas() -> dict[str, Schema]:
                                      "problem of the request at once.",
                                      "items": {"$ref": "#/components/schemas/FieldViolation"}},
                 "backend": {"type": "string", "description": "503 only: the backend that is "
-                            "down, refusing or past its deadline."},
+                            "down, refusing or past its deadline, or (NOT_CONFIGURED) the "
+                            "`listener` that is not configured."},
                 "request_id": {"type": "string", "description": "The audit log's id of the "
                                "request, when it got one."}},
             "required": ["code", "message"]},
@@ -151,6 +154,10 @@ def readiness_schema() -> Schema:
                 "status": {"type": "string", "enum": ["ready", "not ready"]},
                 "backends": {"type": "object", "description": "backend → its health status "
                              "(SERVING, NOT_SERVING, UNAVAILABLE, ...)",
+                             "additionalProperties": {"type": "string"}},
+                "optional": {"type": "object", "description": "Only when a DICOM listener is "
+                             "configured: `listener` → its health status. Reported, never part "
+                             "of `status`: assessments do not need it.",
                              "additionalProperties": {"type": "string"}}},
             "required": ["status", "backends"]}
 

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cervix.v1 import clinical_pb2, common_pb2, gateway_pb2
+from cervix.v1 import clinical_pb2, common_pb2, gateway_pb2, studies_pb2
 from cervixai.clinical.proto import record_from_proto, record_to_proto
 from cervixai.clinical.schema import Stage
 from cervixai.clinical.validate import ClinicalRecord, validate_record
@@ -189,6 +189,30 @@ def subject_from(text: str | None, field_name: str) -> str | FieldViolation:
     return subject
 
 
+def _stage_and_record(
+    stage: Stage | FieldViolation,
+    clinical: Mapping[str, object] | clinical_pb2.ClinicalRecord | FieldViolation,
+    violations: list[FieldViolation],
+) -> ClinicalRecord | None:
+    """The record validated for ``stage`` (for the preoperative variables when the stage is
+    itself a violation, so that the record's own problems are still reported), or None; every
+    problem found is appended to ``violations``. The one check of stage and record of both
+    APIs, for assessments and for a study's clinical record alike."""
+    if isinstance(stage, FieldViolation):
+        violations.append(stage)
+    checked_stage = stage if isinstance(stage, Stage) else Stage.PREOPERATIVE
+    if isinstance(clinical, FieldViolation):
+        violations.append(clinical)
+        return None
+    try:
+        return (record_from_proto(clinical, checked_stage)
+                if isinstance(clinical, clinical_pb2.ClinicalRecord)
+                else validate_record(clinical, checked_stage))
+    except InvalidInput as e:
+        violations.extend(e.violations)
+        return None
+
+
 def parse_assessment(
     stage: Stage | FieldViolation,
     clinical: Mapping[str, object] | clinical_pb2.ClinicalRecord | FieldViolation,
@@ -208,19 +232,7 @@ def parse_assessment(
     variables, so that its own problems are still reported.
     """
     violations: list[FieldViolation] = []
-    if isinstance(stage, FieldViolation):
-        violations.append(stage)
-    checked_stage = stage if isinstance(stage, Stage) else Stage.PREOPERATIVE
-    record: ClinicalRecord | None = None
-    if isinstance(clinical, FieldViolation):
-        violations.append(clinical)
-    else:
-        try:
-            record = (record_from_proto(clinical, checked_stage)
-                      if isinstance(clinical, clinical_pb2.ClinicalRecord)
-                      else validate_record(clinical, checked_stage))
-        except InvalidInput as e:
-            violations.extend(e.violations)
+    record = _stage_and_record(stage, clinical, violations)
     upload_bytes = sum(len(f.data) for f in files) + sum(len(a) for a in archives)
     upload: DicomUpload | None = None
     if not files and not archives:
@@ -240,3 +252,129 @@ def parse_assessment(
         return Rejection(tuple(violations), stage if isinstance(stage, Stage) else None, upload,
                          upload_bytes)
     return AssessmentRequest(stage, record, record_to_proto(record), upload, results, subject)
+
+
+# ----------------------------------------------------------------------------- studies (PACS)
+
+# DICOM PS3.5 §6.2 and §9.1: a UID (VR UI) is at most 64 characters of digits and dots, its
+# components have no leading zero (a component may be "0"); an AccessionNumber (VR SH) is at most
+# 16 characters, no backslash and no control characters (leading and trailing spaces are not
+# significant, and are not sent on)
+MAX_UID_CHARS = 64
+MAX_ACCESSION_CHARS = 16
+UID_PATTERN = r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$"
+_UID = re.compile(UID_PATTERN)
+_UID_COMPONENT = re.compile(r"0|[1-9][0-9]*")
+_SH_REFUSED = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+STUDY = "study"          # the audit's and the listener's names of the two kinds of key
+ACCESSION = "accession"
+
+
+@dataclass(frozen=True)
+class StudyKey:
+    """A study as the HIS names it: its StudyInstanceUID or its AccessionNumber, checked against
+    its DICOM value representation. Identifying: never logged, never in a metric (``repr``
+    says the kind only)."""
+
+    kind: str                        # STUDY or ACCESSION
+    value: str = field(repr=False)
+
+    def to_proto(self) -> studies_pb2.StudyRef:
+        if self.kind == STUDY:
+            return studies_pb2.StudyRef(study_instance_uid=self.value)
+        return studies_pb2.StudyRef(accession_number=self.value)
+
+
+def study_key_from_uid(text: str, field_name: str) -> StudyKey | FieldViolation:
+    """A StudyInstanceUID (VR UI); a violation says what is wrong without quoting it."""
+    problem = None
+    if not 1 <= len(text) <= MAX_UID_CHARS:
+        problem = f"it is {len(text)} characters; a UID has 1 to {MAX_UID_CHARS}"
+    elif not _UID.fullmatch(text):
+        components = text.split(".")
+        bad = next(i for i, c in enumerate(components, 1) if not _UID_COMPONENT.fullmatch(c))
+        component = components[bad - 1]
+        problem = (f"component {bad} is empty" if not component
+                   else f"component {bad} has a leading zero"
+                   if component.isascii() and component.isdigit()
+                   else f"component {bad} holds something other than digits")
+    if problem:
+        return FieldViolation(field_name, f"must be a DICOM UID (digits and dots, components "
+                                          f"without leading zeros): {problem}")
+    return StudyKey(STUDY, text)
+
+
+def study_key_from_accession(text: str, field_name: str) -> StudyKey | FieldViolation:
+    """An AccessionNumber (VR SH); leading and trailing spaces are dropped, as DICOM ignores
+    them. A violation never quotes it."""
+    value = text.strip(" ")
+    problem = None
+    if not 1 <= len(value) <= MAX_ACCESSION_CHARS:
+        problem = f"it is {len(value)} characters; an accession number has 1 to " \
+                  f"{MAX_ACCESSION_CHARS}"
+    elif _SH_REFUSED.search(value):
+        problem = "it holds a backslash or a control character"
+    if problem:
+        return FieldViolation(field_name, f"must be a DICOM AccessionNumber (VR SH): {problem}")
+    return StudyKey(ACCESSION, value)
+
+
+def study_key_from_proto(ref: studies_pb2.StudyRef, prefix: str) -> StudyKey | FieldViolation:
+    """The key of a ``cervix.v1.StudyRef``; fields named ``<prefix>study_instance_uid``."""
+    kind = ref.WhichOneof("key")
+    if kind == "study_instance_uid":
+        return study_key_from_uid(ref.study_instance_uid, f"{prefix}study_instance_uid")
+    if kind == "accession_number":
+        return study_key_from_accession(ref.accession_number, f"{prefix}accession_number")
+    return FieldViolation(prefix.rstrip(".") or "study_instance_uid",
+                          "name the study by study_instance_uid or accession_number")
+
+
+@dataclass(frozen=True)
+class ClinicalSubmission:
+    """A study's clinical record from the HIS, valid, for the DICOM listener: the key, the
+    stage and the record validated for it (as an assessment's is)."""
+
+    key: StudyKey
+    stage: Stage
+    record: ClinicalRecord = field(repr=False)
+
+    def to_proto(self) -> studies_pb2.PutClinicalRequest:
+        return studies_pb2.PutClinicalRequest(study=self.key.to_proto(),
+                                              stage=PROTO_OF_STAGE[self.stage],
+                                              clinical=record_to_proto(self.record))
+
+
+@dataclass(frozen=True)
+class ClinicalRejection:
+    """A clinical record that cannot be sent on: every problem found, and what the audit line
+    may say of the request (the kind of key the caller used, the stage when it was valid)."""
+
+    violations: tuple[FieldViolation, ...]
+    key_kind: str                    # STUDY, ACCESSION, or INVALID_KEY (neither was named)
+    stage: Stage | None
+
+
+ClinicalParsed = ClinicalSubmission | ClinicalRejection
+INVALID_KEY = "invalid"
+KEY_KIND_OF_FIELD = {"study_instance_uid": STUDY, "accession_number": ACCESSION}
+
+
+def parse_clinical_submission(
+    key: StudyKey | FieldViolation,
+    stage: Stage | FieldViolation,
+    clinical: Mapping[str, object] | clinical_pb2.ClinicalRecord | FieldViolation,
+    key_kind: str,
+) -> ClinicalParsed:
+    """The submission, or every problem of key, stage and record at once; stage and record are
+    checked by the same code as an assessment's. ``key_kind`` is the kind of key the caller
+    used (the HTTP route, the gRPC ``StudyRef`` field), valid or not."""
+    violations: list[FieldViolation] = []
+    if isinstance(key, FieldViolation):
+        violations.append(key)
+    record = _stage_and_record(stage, clinical, violations)
+    if violations or record is None or isinstance(key, FieldViolation) \
+            or isinstance(stage, FieldViolation):
+        return ClinicalRejection(tuple(violations), key_kind,
+                                 stage if isinstance(stage, Stage) else None)
+    return ClinicalSubmission(key, stage, record)

@@ -16,6 +16,7 @@ from gateway.config import GatewayConfig
 from gateway.metrics import ASSESSMENTS, IN_FLIGHT, UPLOAD_BYTES
 from gateway.pipeline import Assessment, Pipeline
 from gateway.request import AssessmentRequest, Parsed, Rejection, new_request_id
+from gateway.studies import Studies
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -27,6 +28,8 @@ class Gateway:
         self.backends = Backends(config)
         self.pipeline = Pipeline(self.backends, config.max_upload_bytes, config.model_max_slices)
         self.audit = AuditLog(config.audit_log)
+        # studies from the PACS: clinical records and status, sent on to the DICOM listener
+        self.studies = Studies(self.backends, self.audit, config.request_timeout_seconds)
         # load shedding: past this many assessments at once, refuse at once (429 /
         # RESOURCE_EXHAUSTED) instead of queueing work that would miss its deadline anyway
         self._slots = threading.BoundedSemaphore(config.max_in_flight)
