@@ -5,8 +5,9 @@
    version that the services would refuse (another image-feature vector) are retrained in the
    default bundle; a bundle given by ``CERVIXAI_BUNDLE`` is left alone and the launcher says
    what to retrain.
-2. Starts the segmenter, classifier and survival services and the gateway as processes, and waits
-   until every one reports SERVING on grpc.health.v1.
+2. Starts the segmenter, classifier and survival services and the gateway as processes (with
+   ``--listener``, the DICOM listener too), and waits until every one reports SERVING on
+   grpc.health.v1.
 3. Prints the web page's URL, submits one synthetic study through the HTTP API and prints the
    result.
 4. Runs until Ctrl-C (or SIGTERM), then stops every process gracefully.
@@ -33,7 +34,7 @@ from types import FrameType
 from typing import Any
 
 from cervixai.processes import ServiceProcess, free_port
-from cervixai.service.components import BY_NAME, COMPONENTS, GATEWAY, Component
+from cervixai.service.components import BY_NAME, COMPONENTS, GATEWAY, LISTENER, Component
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,12 @@ def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     up.add_argument("--grpc-port", type=int, default=GATEWAY.port,
                     help="gateway gRPC port; the segmenter, classifier and survival services "
                          "take the next three (default 50050)")
+    up.add_argument("--listener", action="store_true",
+                    help="also start the DICOM listener (docs/pacs.md): C-STORE on "
+                         "--dicom-port from any AE title on loopback unless "
+                         "CERVIXAI_LISTENER_ALLOWED_CALLERS says otherwise; results go to "
+                         "CERVIXAI_LISTENER_DESTINATION when set")
+    up.add_argument("--dicom-port", type=int, default=11112)
     up.add_argument("--no-demo", action="store_true", help="skip the example assessment")
     up.add_argument("--exit-after-demo", action="store_true",
                     help="stop everything after the example assessment (for scripts and CI)")
@@ -275,8 +282,9 @@ def up_command(args: argparse.Namespace) -> int:
            "CERVIXAI_GATEWAY_HTTP_PORT": str(args.http_port),
            "CERVIXAI_GATEWAY_AUDIT_LOG": str(home / "audit.jsonl")}
     # the default ports' layout, shifted to start at --grpc-port
+    started = (*COMPONENTS[:-1], LISTENER, COMPONENTS[-1]) if args.listener else COMPONENTS
     components = [dataclasses.replace(c, port=args.grpc_port + c.port - GATEWAY.port)
-                  for c in COMPONENTS]
+                  for c in started]
     for c in components:
         env[f"{c.prefix}_HOST"] = "127.0.0.1"
         env[f"{c.prefix}_PORT"] = str(c.port)
@@ -284,6 +292,11 @@ def up_command(args: argparse.Namespace) -> int:
             env[c.address_variable] = f"127.0.0.1:{c.port}"
             # each backend's Prometheus endpoint on a free port (printed when it serves)
             env[f"{c.prefix}_METRICS_PORT"] = str(free_port())
+    if args.listener:
+        env.setdefault("CERVIXAI_LISTENER_SPOOL", str(home / "spool"))
+        env.setdefault("CERVIXAI_LISTENER_ALLOWED_CALLERS", "*@127.0.0.1")
+        env["CERVIXAI_LISTENER_DICOM_PORT"] = str(args.dicom_port)
+        env["CERVIXAI_LISTENER_GATEWAY_ADDRESS"] = f"127.0.0.1:{args.grpc_port}"
     processes = Processes()
     stopping = {"now": False}
 

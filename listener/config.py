@@ -34,13 +34,14 @@ def ae_title(value: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class Caller:
-    """One entry of the allow-list: an AE title, optionally only from an address or network."""
+    """One entry of the allow-list: an AE title (``*``: any), optionally only from an address or
+    network."""
 
     ae_title: str
     network: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
 
     def admits(self, title: str, address: str) -> bool:
-        if title.strip() != self.ae_title:
+        if self.ae_title != "*" and title.strip() != self.ae_title:
             return False
         if self.network is None:
             return True
@@ -51,7 +52,7 @@ class Caller:
 
     @classmethod
     def parse(cls, entry: str) -> Caller:
-        """``MODALITY1`` or ``MODALITY1@10.1.2.3`` or ``PACS@10.1.0.0/16``."""
+        """``MODALITY1`` or ``MODALITY1@10.1.2.3`` or ``PACS@10.1.0.0/16`` or ``*@127.0.0.1``."""
         title, _, where = entry.strip().partition("@")
         network = None
         if where:
@@ -60,6 +61,8 @@ class Caller:
             except ValueError:
                 raise ValueError(f"{PREFIX}_ALLOWED_CALLERS: {where!r} is not an address or "
                                  f"network") from None
+        if title.strip() == "*":
+            return cls("*", network)
         return cls(ae_title(title, f"{PREFIX}_ALLOWED_CALLERS"), network)
 
 

@@ -33,6 +33,8 @@ def test_configuration_reads_the_allow_list_and_refuses_what_is_not_dicom(tmp_pa
     assert modality.admits("MODALITY1 ", "192.0.2.7")
     assert pacs.admits("PACS", "10.1.200.3") and not pacs.admits("PACS", "10.2.0.1")
     assert not his.admits("HIS", "127.0.0.2") and not his.admits("MODALITY1", "127.0.0.1")
+    assert Caller.parse("*@127.0.0.1").admits("ANY", "127.0.0.1")
+    assert not Caller.parse("*@127.0.0.1").admits("ANY", "127.0.0.2")
     assert Caller("PACS").admits("PACS", "not an address")   # no network: any address
     assert not Caller("PACS", pacs.network).admits("PACS", "not an address")
     for env, message in [({"ALLOWED_CALLERS": "WAY_TOO_LONG_AE_TITLE"}, "not an AE title"),
