@@ -32,7 +32,7 @@ def test_generated_code_matches_protos(tmp_path: Path) -> None:
     # one proto per service plus shared messages
     names = {p.name for p in generator.proto_files()}
     assert names == {"common.proto", "clinical.proto", "segmenter.proto", "classifier.proto",
-                     "survival.proto", "gateway.proto"}
+                     "survival.proto", "gateway.proto", "studies.proto"}
 
 
 def test_every_enum_starts_with_unspecified_zero() -> None:
@@ -42,11 +42,12 @@ def test_every_enum_starts_with_unspecified_zero() -> None:
         common_pb2,
         gateway_pb2,
         segmenter_pb2,
+        studies_pb2,
         survival_pb2,
     )
 
     files = [m.DESCRIPTOR for m in (classifier_pb2, clinical_pb2, common_pb2, gateway_pb2,
-                                    segmenter_pb2, survival_pb2)]
+                                    segmenter_pb2, studies_pb2, survival_pb2)]
     enums = [e for f in files for e in f.enum_types_by_name.values()]
     assert len(enums) >= 15
     for enum in enums:
@@ -55,11 +56,11 @@ def test_every_enum_starts_with_unspecified_zero() -> None:
 
 
 def test_services_exist_with_expected_methods() -> None:
-    from cervix.v1 import classifier_pb2, gateway_pb2, segmenter_pb2, survival_pb2
+    from cervix.v1 import classifier_pb2, gateway_pb2, segmenter_pb2, studies_pb2, survival_pb2
 
     methods = {
         s.full_name: {m.name: (m.client_streaming, m.server_streaming) for m in s.methods}
-        for mod in (segmenter_pb2, classifier_pb2, survival_pb2, gateway_pb2)
+        for mod in (segmenter_pb2, classifier_pb2, survival_pb2, gateway_pb2, studies_pb2)
         for s in mod.DESCRIPTOR.services_by_name.values()
     }
     assert methods == {
@@ -67,9 +68,10 @@ def test_services_exist_with_expected_methods() -> None:
         "cervix.v1.Classifier": {"Predict": (False, False)},
         "cervix.v1.Survival": {"Predict": (False, False)},
         "cervix.v1.Gateway": {"Assess": (False, False), "AssessStream": (True, False)},
+        "cervix.v1.Studies": {"PutClinical": (False, False), "GetStudy": (False, False)},
     }
 
 
 def test_generated_package_has_stubs() -> None:
     stubs = sorted(p.name for p in (ROOT / "protos" / "cervix" / "v1").glob("*_pb2.pyi"))
-    assert len(stubs) == 6
+    assert len(stubs) == 7
