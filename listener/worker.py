@@ -216,13 +216,13 @@ class Worker:
             self.store.update_export(export, ExportState.REJECTED, "destination removed from "
                                      "the configuration")
             return
-        try:
-            attempt = self._send(path, export.destination)
-        except OSError as e:
-            attempt = Attempt(Outcome.PERMANENT, f"result object unreadable "
-                                                 f"({type(e).__name__})")
-        except Exception as e:   # pynetdicom / pydicom raise their own types
-            attempt = Attempt(Outcome.TRANSIENT, type(e).__name__)
+        if not path.is_file():
+            attempt = Attempt(Outcome.PERMANENT, "the result object is missing from the spool")
+        else:
+            try:
+                attempt = self._send(path, export.destination)
+            except Exception as e:   # a name that does not resolve, a reset connection, ...
+                attempt = Attempt(Outcome.TRANSIENT, type(e).__name__)
         attempts = export.attempts + 1
         if attempt.outcome is Outcome.SENT:
             state, outcome = ExportState.SENT, "sent"

@@ -9,9 +9,11 @@ network namespace like a pod, under its Service's name (``cervixai-segmenter`` .
 * the three backends and the gateway run as the manifests run them: uid 10001, read-only root
   filesystem, every capability dropped, no new privileges, the bundle volume read-only, /tmp a
   tmpfs, configuration only from the kustomize base's ``*.env`` files (``--env-file``);
+* the DICOM listener runs likewise, its spool a volume;
 * it waits for grpc.health.v1 SERVING on each, runs one assessment over HTTP and one over gRPC
-  through the containerised gateway, scrapes each process's ``/metrics``, then sends SIGTERM to
-  each (gateway first) and checks that each drained and exited 0;
+  through the containerised gateway, one study by C-STORE into the listener with its record
+  PUT on the gateway (assessed across the containers), scrapes each process's ``/metrics``,
+  then sends SIGTERM to each (gateway first) and checks that each drained and exited 0;
 * with ``--replicas 2`` (the default) each backend runs twice under its one Service name, as a
   headless Service resolves to every ready pod: the backends' own metrics must show requests on
   both replicas, killing one classifier replica under load must fail no request (the gateway's
@@ -213,6 +215,48 @@ def scale_out(http_port: int, record: dict[str, Any], files: list[Path], request
             else round(rejoined_after, 1)}
 
 
+LISTENER_CALLER = "DEPLOYTEST"
+
+
+def through_the_listener(http_port: int, record: dict[str, Any], files: list[Path]
+                         ) -> dict[str, Any]:
+    """A study by C-STORE into the listener's container, its record by PUT on the gateway's; the
+    assessment runs across the containers. The base's destination is a placeholder that does
+    not resolve here, so the study ends up exporting (retrying), which is what is checked."""
+    import httpx
+    import pydicom
+    from pynetdicom import AE
+
+    ae = AE(ae_title=LISTENER_CALLER)
+    datasets = [pydicom.dcmread(f) for f in files]
+    ae.add_requested_context(datasets[0].SOPClassUID, datasets[0].file_meta.TransferSyntaxUID)
+    started = time.monotonic()
+    assoc = ae.associate("127.0.0.1", host_port("cx-listener", 11112), ae_title="CERVIXAI")
+    if not assoc.is_established:
+        raise Failure("the listener's container refused the association")
+    statuses = [int(assoc.send_c_store(ds).Status) for ds in datasets]
+    assoc.release()
+    if set(statuses) != {0}:
+        raise Failure(f"C-STORE statuses {sorted(set(statuses))}")
+    uid = datasets[0].StudyInstanceUID
+    reply = httpx.put(f"http://127.0.0.1:{http_port}/v1/studies/{uid}/clinical", timeout=30,
+                      json={"stage": "postoperative", "clinical": record})
+    if reply.status_code != 202:
+        raise Failure(f"PUT clinical: {reply.status_code} {reply.text[:300]}")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = httpx.get(f"http://127.0.0.1:{http_port}/v1/studies/{uid}", timeout=30).json()
+        if status["state"] in ("STUDY_STATE_EXPORTING", "STUDY_STATE_FAILED",
+                               "STUDY_STATE_DONE"):
+            break
+        time.sleep(0.5)
+    if status["state"] != "STUDY_STATE_EXPORTING" or not status["request_id"]:
+        raise Failure(f"the study through the listener: {status}")
+    return {"instances": int(status["instances"]), "assessed_after_seconds":
+            round(time.monotonic() - started, 1),
+            "exports": sorted({e["last_status"] for e in status["exports"]} - {""})}
+
+
 def scrape(port: int, must: list[str]) -> None:
     import httpx
 
@@ -257,12 +301,12 @@ def main() -> int:
         return 2
     v = args.version
     replicas = [f"cx-{s}-2" for s in BACKENDS] if args.replicas == 2 else []
-    names = [*replicas, *(f"cx-{s}" for s in (*BACKENDS, "gateway"))]
-    volumes = [f"cx-models-{s}" for s in BACKENDS]
+    names = [*replicas, *(f"cx-{s}" for s in (*BACKENDS, "listener", "gateway"))]
+    volumes = [*(f"cx-models-{s}" for s in BACKENDS), "cx-spool"]
     cleanup(names, volumes)
     report: dict[str, Any] = {"images_mb": {}}
     try:
-        for image in ("gateway", "segmenter", "classifier", "survival", "bundle"):
+        for image in ("gateway", "segmenter", "classifier", "survival", "listener", "bundle"):
             size = podman("image", "inspect", "--format", "{{.Size}}", f"cervixai/{image}:{v}")
             report["images_mb"][image] = round(int(size) / 1e6)
         podman("network", "create", NETWORK)
@@ -276,6 +320,16 @@ def main() -> int:
                 start(f"cx-{service}{suffix}", f"cervixai/{service}:{v}",
                       BASE / service / f"{service}.env", f"cx-models-{service}", [port, 9090],
                       f"cervixai-{service}")
+        # the DICOM listener: its spool a volume (the StatefulSet's claim), any AE title admitted
+        # (the host's calls arrive from the network's gateway address), a short quiet period
+        podman("volume", "create", "cx-spool")
+        podman("run", "-d", "--name", "cx-listener", "--network", NETWORK,
+               "--network-alias", "cervixai-listener", *HARDENING,
+               "--env-file", str(BASE / "listener" / "listener.env"),
+               "-e", f"CERVIXAI_LISTENER_ALLOWED_CALLERS={LISTENER_CALLER}",
+               "-e", "CERVIXAI_LISTENER_QUIET_SECONDS=2",
+               "-v", "cx-spool:/var/lib/cervixai/spool:U", "-p", "127.0.0.1::50054",
+               "-p", "127.0.0.1::9090", "-p", "127.0.0.1::11112", f"cervixai/listener:{v}")
         podman("run", "-d", "--name", "cx-gateway", "--network", NETWORK,
                "--network-alias", "cervixai-gateway", *HARDENING,
                "--env-file", str(BASE / "gateway" / "gateway.env"),
@@ -287,6 +341,7 @@ def main() -> int:
         for service, (port, name) in BACKENDS.items():
             for suffix in ("-2",)[:args.replicas - 1]:
                 wait_serving(f"127.0.0.1:{host_port(f'cx-{service}{suffix}', port)}", name)
+        wait_serving(f"127.0.0.1:{host_port('cx-listener', 50054)}", "cervix.v1.Studies")
         wait_serving(f"127.0.0.1:{host_port('cx-gateway', 50050)}", "cervix.v1.Gateway")
         report["all_serving_seconds"] = round(time.monotonic() - started, 1)
         with tempfile.TemporaryDirectory() as work:
@@ -294,6 +349,8 @@ def main() -> int:
             report.update({k: round(t, 2) for k, t in assess(
                 host_port("cx-gateway", 8080), host_port("cx-gateway", 50050), record,
                 files).items()})
+            report["listener"] = through_the_listener(host_port("cx-gateway", 8080), record,
+                                                      files)
             if args.replicas == 2:
                 report["scale_out"] = scale_out(host_port("cx-gateway", 8080), record, files,
                                                 requests=12, image=f"cervixai/classifier:{v}")
@@ -301,6 +358,8 @@ def main() -> int:
             scrape(host_port(f"cx-{service}", 9090),
                    ["cervixai_model_info{", "cervixai_grpc_requests_total{",
                     "cervixai_build_info{"])
+        scrape(host_port("cx-listener", 9090), ["cervixai_listener_instances_total{",
+                                                "cervixai_listener_assessments_total{"])
         scrape(host_port("cx-gateway", 8080), ["cervixai_gateway_assessments_total{",
                                                'code="OK"'])
         if args.keep:
@@ -309,7 +368,10 @@ def main() -> int:
         report["stop_seconds"] = {n: round(stop_cleanly(n), 1) for n in names[::-1]}
     except (Failure, subprocess.TimeoutExpired) as e:
         for name in names:
-            logs = podman("logs", "--tail", "15", name, check=False)
+            # the services log to stderr, which `podman logs` replays on its own stderr
+            shown = subprocess.run(["podman", "logs", "--tail", "15", name],
+                                   capture_output=True, text=True, timeout=60)
+            logs = (shown.stdout + shown.stderr).strip()
             print(f"--- {name}\n{logs}", file=sys.stderr)
         print(f"deploy-test: FAILED: {e}", file=sys.stderr)
         cleanup(names, volumes)
