@@ -177,3 +177,19 @@ def test_exports_to_an_unreachable_destination_give_up_after_the_attempts(tmp_pa
     study = store.study("s1")
     assert study is not None and study.state is State.FAILED and "gave_up" in study.error
     assert not spool.result_path("s1", "dicom-seg").exists()
+
+
+def test_a_destination_that_does_not_resolve_is_retried(tmp_path: Path) -> None:
+    c = config(tmp_path, DESTINATION="PACS@pacs.does-not-resolve.invalid:104",
+               NETWORK_TIMEOUT_SECONDS="2")
+    spool, store = Spool(c.spool), Store(c.database)
+    worker = Worker(c, spool, store)
+    store.add_instance("s1", None, "series", "i0", 1)
+    store.set_state("s1", State.EXPORTING)
+    spool.result_path("s1", "dicom-sr").parent.mkdir(parents=True)
+    spool.result_path("s1", "dicom-sr").write_bytes(result_file(tmp_path).read_bytes())
+    store.add_exports("s1", ["dicom-sr"], c.destinations)
+    (export,) = store.exports("s1")
+    worker._export(export)
+    (export,) = store.exports("s1")
+    assert export.state is ExportState.PENDING and export.attempts == 1, export
