@@ -41,7 +41,9 @@ class GatewayConfig:
     ``CERVIXAI_GATEWAY_SEGMENT_TIMEOUT_SECONDS`` [60], ``..._CLASSIFY_TIMEOUT_SECONDS`` [10],
     ``..._SURVIVAL_TIMEOUT_SECONDS`` [10], ``..._REQUEST_TIMEOUT_SECONDS`` [120] (whole
     request, HTTP), ``..._MAX_IN_FLIGHT`` [16] (assessments at once; more get 429 /
-    RESOURCE_EXHAUSTED), ``..._ALLOWED_ORIGINS`` [none] (comma-separated browser origins
+    RESOURCE_EXHAUSTED), ``..._MAX_INGESTIONS`` [2] (DICOM readings at once: each may decode up
+    to the per-series limit, so this bounds the gateway's memory; the others wait their turn),
+    ``..._ALLOWED_ORIGINS`` [none] (comma-separated browser origins
     allowed besides the gateway's own: CORS, cross-origin writes), ``..._TRUSTED_PROXIES``
     [none] (comma-separated peer addresses whose ``X-Forwarded-For`` names the client in the
     audit log, e.g. the Ingress controller's),
@@ -71,6 +73,7 @@ class GatewayConfig:
     listener: BackendConfig | None = None
     request_timeout_seconds: float = 120.0
     max_in_flight: int = 16      # assessments at once; more are refused with 429
+    max_ingestions: int = 2      # DICOM readings (decoding) at once; more wait
     allowed_origins: tuple[str, ...] = ()   # browser origins besides the gateway's own
     trusted_proxies: tuple[str, ...] = ()   # peers whose X-Forwarded-For the audit believes
     max_upload_bytes: int = 50 * MB
@@ -84,6 +87,9 @@ class GatewayConfig:
         if self.max_in_flight < 1:
             raise ValueError(f"max in-flight assessments must be at least 1, got "
                              f"{self.max_in_flight}")
+        if self.max_ingestions < 1:
+            raise ValueError(f"max concurrent ingestions must be at least 1, got "
+                             f"{self.max_ingestions}")
         if self.max_upload_bytes < 1:
             raise ValueError(f"max upload must be positive, got {self.max_upload_bytes}")
         if self.max_upload_bytes + MB > self.grpc.max_message_bytes:
@@ -133,6 +139,7 @@ class GatewayConfig:
             if listener_address else None,
             request_timeout_seconds=number("REQUEST_TIMEOUT_SECONDS", 120.0),
             max_in_flight=integer_variable(env, f"{p}_MAX_IN_FLIGHT", 16),
+            max_ingestions=integer_variable(env, f"{p}_MAX_INGESTIONS", 2),
             allowed_origins=_words(env.get(f"{p}_ALLOWED_ORIGINS")),
             trusted_proxies=_words(env.get(f"{p}_TRUSTED_PROXIES")),
             max_upload_bytes=max_upload,

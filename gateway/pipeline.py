@@ -10,6 +10,7 @@ validation and the same result. Nothing here re-validates the request.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -91,8 +92,11 @@ class Pipeline:
     """Orchestrates one assessment over the backends."""
 
     def __init__(self, backends: Backends, max_upload_bytes: int,
-                 model_max_slices: int = MODEL_MAX_SLICES) -> None:
+                 model_max_slices: int = MODEL_MAX_SLICES, max_ingestions: int = 2) -> None:
         self.backends = backends
+        # DICOM reading decodes pixel data (up to the per-series limit each): at most this many
+        # at once, so that the gateway's memory is bounded by design, not by the load
+        self._ingestions = threading.BoundedSemaphore(max_ingestions)
         # the segmenter's depth limit, checked at ingestion so that a deeper series is the
         # caller's 400 (and, in a study, set aside for another series), not the segmenter's
         # refusal of a volume the gateway built
@@ -141,9 +145,10 @@ class Pipeline:
     def _ingest(self, upload: DicomUpload) -> IngestedSeries:
         """Read and de-identify the series; InvalidInput names the fields the caller sent."""
         try:
-            sources = (sources_from_zip(upload.archive, limits=self.options.limits)
-                       if upload.archive is not None else list(upload.files))
-            return load_series(sources, options=self.options)
+            with self._ingestions:
+                sources = (sources_from_zip(upload.archive, limits=self.options.limits)
+                           if upload.archive is not None else list(upload.files))
+                return load_series(sources, options=self.options)
         except InvalidInput as e:
             raise InvalidInput([upload.caller_field(v) for v in e.violations]) from e
 

@@ -26,7 +26,8 @@ class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.backends = Backends(config)
-        self.pipeline = Pipeline(self.backends, config.max_upload_bytes, config.model_max_slices)
+        self.pipeline = Pipeline(self.backends, config.max_upload_bytes, config.model_max_slices,
+                                 max_ingestions=config.max_ingestions)
         self.audit = AuditLog(config.audit_log)
         # studies from the PACS: clinical records and status, sent on to the DICOM listener
         self.studies = Studies(self.backends, self.audit, config.request_timeout_seconds)
