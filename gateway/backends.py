@@ -29,7 +29,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -51,6 +50,8 @@ from cervix.v1 import (
 from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput, Overloaded
 from cervixai.service import channel_options, violations_from_error
 from cervixai.service.components import LISTENER, MODEL_SERVICES
+from cervixai.service.server import LONGEST_CALL_SECONDS
+from cervixai.service.tls import ClientTLS
 from gateway.config import BackendConfig, GatewayConfig
 from gateway.metrics import BACKEND_ERRORS
 
@@ -178,12 +179,15 @@ class Backend:
     """One backend service: its channel, stub, health stub and circuit breaker."""
 
     def __init__(self, config: BackendConfig, max_message_bytes: int,
-                 credentials: grpc.ChannelCredentials | None,
+                 tls: ClientTLS | None,
                  passthrough: frozenset[grpc.StatusCode] = frozenset()) -> None:
         self.config = config
         self.name = config.name
         self.passthrough = passthrough
-        options: list[tuple[str, Any]] = [
+        self._tls = tls
+        self._stubs: dict[type, Any] = {}
+        self._swap = threading.Lock()
+        self._options: list[tuple[str, Any]] = [
             *channel_options(max_message_bytes),
             ("grpc.service_config", service_config(SERVICE_NAMES[config.name])),
             ("grpc.enable_retries", 1),
@@ -191,12 +195,39 @@ class Backend:
             ("grpc.initial_reconnect_backoff_ms", 200),
             ("grpc.max_reconnect_backoff_ms", 2000),
         ]
-        if credentials is None:
-            self.channel = grpc.insecure_channel(config.address, options=options)
-        else:
-            self.channel = grpc.secure_channel(config.address, credentials, options=options)
+        self.channel = self._new_channel()
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.breaker = Breaker(lambda: self.ready(timeout=0.5))
+
+    def _new_channel(self) -> grpc.Channel:
+        if self._tls is None:
+            return grpc.insecure_channel(self.config.address, options=self._options)
+        return grpc.secure_channel(self.config.address, self._tls.credentials(),
+                                   options=self._options)
+
+    def _refresh(self) -> None:
+        """A new channel when the TLS files changed (a rotated secret); the old one closes once
+        its calls are done (after the longest call), so nothing in flight is cut."""
+        if self._tls is None or not self._tls.changed():
+            return
+        with self._swap:
+            old, self.channel = self.channel, self._new_channel()
+            self.health = health_pb2_grpc.HealthStub(self.channel)
+            self._stubs = {}
+        log.info("%s: TLS files changed; new calls use a new channel", self.name)
+        closer = threading.Timer(LONGEST_CALL_SECONDS, old.close)
+        closer.daemon = True
+        closer.start()
+
+    def method(self, stub_type: type, name: str) -> Callable[..., Any]:
+        """``stub_type(channel).name`` on the current channel, whichever channel that is."""
+        def call(request: Message, timeout: float) -> Any:
+            stubs = self._stubs
+            stub = stubs.get(stub_type)
+            if stub is None:
+                stub = stubs[stub_type] = stub_type(self.channel)
+            return getattr(stub, name)(request, timeout=timeout)
+        return call
 
     def call(self, method: Callable[..., Reply], request: Message,
              deadline_seconds: float) -> Reply:
@@ -206,6 +237,7 @@ class Backend:
         if timeout <= 0:
             BACKEND_ERRORS.labels(self.name, "DEADLINE_EXCEEDED").inc()
             raise DependencyUnavailable(self.name, "no time left before the request deadline")
+        self._refresh()
         refused = self.breaker.check()
         if refused is not None:
             BACKEND_ERRORS.labels(self.name, "CIRCUIT_OPEN").inc()
@@ -266,30 +298,26 @@ class Backends:
     stubs."""
 
     def __init__(self, config: GatewayConfig) -> None:
-        credentials = None
-        if config.backend_tls_ca:
-            credentials = grpc.ssl_channel_credentials(Path(config.backend_tls_ca).read_bytes())
+        tls = (ClientTLS(config.backend_tls_ca, config.backend_tls_cert, config.backend_tls_key)
+               if config.backend_tls_ca else None)
         limit = config.grpc.max_message_bytes
-        self.segmenter = Backend(config.segmenter, limit, credentials)
-        self.classifier = Backend(config.classifier, limit, credentials)
-        self.survival = Backend(config.survival, limit, credentials)
+        self.segmenter = Backend(config.segmenter, limit, tls)
+        self.classifier = Backend(config.classifier, limit, tls)
+        self.survival = Backend(config.survival, limit, tls)
         # the generated stubs carry no type hints: the typed methods below say what they return
-        self._segment: Callable[..., segmenter_pb2.SegmentResponse] = (
-            segmenter_pb2_grpc.SegmenterStub(self.segmenter.channel)  # type: ignore[no-untyped-call]
-            .Segment)
-        self._classify: Callable[..., classifier_pb2.ClassifyResponse] = (
-            classifier_pb2_grpc.ClassifierStub(self.classifier.channel)  # type: ignore[no-untyped-call]
-            .Predict)
+        self._segment: Callable[..., segmenter_pb2.SegmentResponse] = self.segmenter.method(
+            segmenter_pb2_grpc.SegmenterStub, "Segment")
+        self._classify: Callable[..., classifier_pb2.ClassifyResponse] = self.classifier.method(
+            classifier_pb2_grpc.ClassifierStub, "Predict")
         self._predict_survival: Callable[..., survival_pb2.SurvivalResponse] = (
-            survival_pb2_grpc.SurvivalStub(self.survival.channel)  # type: ignore[no-untyped-call]
-            .Predict)
+            self.survival.method(survival_pb2_grpc.SurvivalStub, "Predict"))
         self.listener: Backend | None = None
         if config.listener is not None:
-            self.listener = Backend(config.listener, limit, credentials, LISTENER_PASSTHROUGH)
-            studies = studies_pb2_grpc.StudiesStub(  # type: ignore[no-untyped-call]
-                self.listener.channel)
-            self._put_clinical: Callable[..., studies_pb2.StudyStatus] = studies.PutClinical
-            self._get_study: Callable[..., studies_pb2.StudyStatus] = studies.GetStudy
+            self.listener = Backend(config.listener, limit, tls, LISTENER_PASSTHROUGH)
+            self._put_clinical: Callable[..., studies_pb2.StudyStatus] = self.listener.method(
+                studies_pb2_grpc.StudiesStub, "PutClinical")
+            self._get_study: Callable[..., studies_pb2.StudyStatus] = self.listener.method(
+                studies_pb2_grpc.StudiesStub, "GetStudy")
 
     def segment(self, request: segmenter_pb2.SegmentRequest,
                 deadline_seconds: float) -> segmenter_pb2.SegmentResponse:

@@ -52,6 +52,8 @@ class GatewayConfig:
     ``/v1/accessions`` and gRPC ``cervix.v1.Studies`` answer 503 / UNAVAILABLE] and
     ``CERVIXAI_GATEWAY_LISTENER_TIMEOUT_SECONDS`` [5] (one call to the listener), and
     ``CERVIXAI_BACKEND_TLS_CA`` (PEM; TLS to the backends and the listener when set),
+    ``CERVIXAI_BACKEND_TLS_CERT`` / ``..._KEY`` (the gateway's client certificate and key for
+    mutual TLS; with the CA),
     ``CERVIXAI_SEGMENTER_MAX_SLICES`` [64] (the segmenter's depth limit, the same variable the
     segmenter reads: the gateway refuses or sets aside deeper series at ingestion),
     ``CERVIXAI_BUNDLE`` (optional: the bundle whose manifest and model card ``GET /v1/models``
@@ -79,6 +81,8 @@ class GatewayConfig:
     max_upload_bytes: int = 50 * MB
     audit_log: str | None = None
     backend_tls_ca: str | None = None
+    backend_tls_cert: str | None = None   # mutual TLS: the gateway's client certificate
+    backend_tls_key: str | None = None
     bundle: str | None = None    # read only for GET /v1/models (manifest and model card)
     model_max_slices: int = MODEL_MAX_SLICES
     auth: AuthConfig = field(default_factory=AuthConfig)
@@ -87,6 +91,11 @@ class GatewayConfig:
         if self.max_in_flight < 1:
             raise ValueError(f"max in-flight assessments must be at least 1, got "
                              f"{self.max_in_flight}")
+        if (self.backend_tls_cert is None) != (self.backend_tls_key is None):
+            raise ValueError("CERVIXAI_BACKEND_TLS_CERT and CERVIXAI_BACKEND_TLS_KEY go together")
+        if self.backend_tls_cert and not self.backend_tls_ca:
+            raise ValueError("a client certificate (CERVIXAI_BACKEND_TLS_CERT) needs "
+                             "CERVIXAI_BACKEND_TLS_CA")
         if self.max_ingestions < 1:
             raise ValueError(f"max concurrent ingestions must be at least 1, got "
                              f"{self.max_ingestions}")
@@ -145,6 +154,8 @@ class GatewayConfig:
             max_upload_bytes=max_upload,
             audit_log=env.get(f"{p}_AUDIT_LOG") or None,
             backend_tls_ca=env.get("CERVIXAI_BACKEND_TLS_CA") or None,
+            backend_tls_cert=env.get("CERVIXAI_BACKEND_TLS_CERT") or None,
+            backend_tls_key=env.get("CERVIXAI_BACKEND_TLS_KEY") or None,
             bundle=env.get("CERVIXAI_BUNDLE") or None,
             model_max_slices=integer_variable(env, f"{SEGMENTER.prefix}_MAX_SLICES",
                                               MODEL_MAX_SLICES),

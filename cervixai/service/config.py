@@ -42,8 +42,11 @@ class ServerConfig:
     Environment (``PREFIX`` is e.g. ``CERVIXAI_SEGMENTER``): ``PREFIX_HOST``, ``PREFIX_PORT``,
     ``PREFIX_METRICS_PORT`` (0 = no metrics listener), ``PREFIX_MAX_MESSAGE_BYTES``,
     ``PREFIX_MAX_WORKERS``, ``PREFIX_GRACE_SECONDS``, ``PREFIX_TLS_CERT`` / ``PREFIX_TLS_KEY``
-    (both or neither), ``PREFIX_MAX_CONNECTION_AGE_SECONDS``, ``PREFIX_REFLECTION`` (``true`` /
-    ``false``, default true: gRPC server reflection; production turns it off),
+    (both or neither), ``PREFIX_TLS_CLIENT_CA`` (mutual TLS: clients must present a certificate
+    this CA signed; needs the certificate and key), ``PREFIX_HEALTH_PORT`` (a plaintext port
+    serving only grpc.health.v1, for probes that cannot speak TLS; 0 = none),
+    ``PREFIX_MAX_CONNECTION_AGE_SECONDS``, ``PREFIX_REFLECTION`` (``true`` / ``false``, default
+    true: gRPC server reflection; production turns it off),
     ``CERVIXAI_LOG_LEVEL``.
     """
 
@@ -55,6 +58,8 @@ class ServerConfig:
     grace_seconds: float = 20.0
     tls_cert: str | None = None
     tls_key: str | None = None
+    tls_client_ca: str | None = None
+    health_port: int = 0
     log_level: str = "INFO"
     # Connections are closed (gracefully) after this age so that clients re-resolve and spread
     # over new replicas; 0 keeps them forever.
@@ -74,6 +79,10 @@ class ServerConfig:
             raise ValueError(f"max_workers must be at least 1, got {self.max_workers}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both a certificate and a key file, or neither")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ValueError("mutual TLS (a client CA) needs the server's TLS certificate and key")
+        if not 0 <= self.health_port <= 65535:
+            raise ValueError(f"the health port must be in 0..65535, got {self.health_port}")
 
     @property
     def address(self) -> str:
@@ -108,6 +117,8 @@ class ServerConfig:
             grace_seconds=float(grace) if grace is not None else base.grace_seconds,
             tls_cert=get("TLS_CERT") or base.tls_cert,
             tls_key=get("TLS_KEY") or base.tls_key,
+            tls_client_ca=get("TLS_CLIENT_CA") or base.tls_client_ca,
+            health_port=integer("HEALTH_PORT", base.health_port),
             log_level=env.get("CERVIXAI_LOG_LEVEL") or base.log_level,
             max_connection_age_seconds=float(age) if age is not None
             else base.max_connection_age_seconds,

@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
-from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
@@ -33,6 +32,7 @@ from prometheus_client import start_http_server
 from cervixai.bundle import BundleError
 from cervixai.service.config import ServerConfig
 from cervixai.service.interceptor import ServiceInterceptor
+from cervixai.service.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,10 @@ class GrpcApp:
         config: ServerConfig,
         port: int,
         label: str = "service",
+        health_server: grpc.Server | None = None,
     ) -> None:
         self.label = label
+        self.health_server = health_server
         self.server = server
         self.health = health_servicer
         self.service_names = tuple(service_names)
@@ -88,6 +90,8 @@ class GrpcApp:
 
     def start(self) -> None:
         self.server.start()
+        if self.health_server is not None:
+            self.health_server.start()
         log.info("listening on %s", self.address)
 
     def set_serving(self, serving: bool) -> None:
@@ -110,6 +114,8 @@ class GrpcApp:
         grace = self.config.grace_seconds if grace is None else grace
         log.info("stopping: draining in-flight requests for up to %.1f s", grace)
         self.server.stop(grace).wait()
+        if self.health_server is not None:
+            self.health_server.stop(0)
         log.info("stopped")
 
     def install_signal_handlers(self) -> None:
@@ -183,18 +189,26 @@ def create_server(
         names = (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME, REFLECTION_V1)
         add_reflection(reflection.ReflectionServicer(names), server)
     if config.tls_cert and config.tls_key:
-        credentials = grpc.ssl_server_credentials(
-            [(Path(config.tls_key).read_bytes(), Path(config.tls_cert).read_bytes())]
-        )
+        credentials = server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
         port = server.add_secure_port(config.address, credentials)
     else:
         port = server.add_insecure_port(config.address)
     if port == 0:
         raise OSError(f"could not bind {config.address}")
+    health_server = None
+    if config.health_port:
+        # health only, in plaintext: the kubelet's gRPC probe speaks no TLS. The same servicer,
+        # so both ports always say the same.
+        health_server = grpc.server(futures.ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix=f"{service_label}-health"))
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        if health_server.add_insecure_port(f"{config.host}:{config.health_port}") == 0:
+            raise OSError(f"could not bind {config.host}:{config.health_port}")
     if config.metrics_port:
         start_http_server(config.metrics_port, addr=config.host)
         log.info("metrics on http://%s:%d/metrics", config.host, config.metrics_port)
-    app = GrpcApp(server, health_servicer, service_names, config, port, service_label)
+    app = GrpcApp(server, health_servicer, service_names, config, port, service_label,
+                  health_server)
     app.set_serving(False)
     return app
 

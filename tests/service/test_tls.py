@@ -1,0 +1,180 @@
+"""TLS and mutual TLS between the system's processes, with certificates made here (cryptography):
+a server that requires client certificates refuses a client without one, or with one from
+another CA; a rotated certificate is served to new connections without a restart; the plaintext
+health port answers the kubelet; the gateway presents its client certificate to the listener."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cervixai.processes import ServiceProcess, free_port
+
+Key = ec.EllipticCurvePrivateKey
+
+
+def _name(common: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+
+def make_ca(common: str) -> tuple[Key, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(_name(common)).issuer_name(_name(common))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return key, cert
+
+
+def issue(ca: tuple[Key, x509.Certificate], common: str, *, server: bool
+          ) -> tuple[bytes, bytes]:
+    """A leaf certificate and key (PEM): for a server at 127.0.0.1 / localhost, or a client."""
+    ca_key, ca_cert = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder().subject_name(_name(common))
+               .issuer_name(ca_cert.subject).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=1)))
+    if server:
+        builder = builder.add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
+def pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def write(path: Path, content: bytes) -> Path:
+    """Replace ``path`` atomically, as a Kubernetes secret update does."""
+    temporary = path.with_suffix(".new")
+    temporary.write_bytes(content)
+    os.replace(temporary, path)
+    return path
+
+
+def check(port: int, root: bytes | None, client: tuple[bytes, bytes] | None = None) -> Any:
+    """The health status over TLS (``root``: the CA trusted; ``client``: its cert and key), or
+    the gRPC error."""
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=root, certificate_chain=client[0] if client else None,
+        private_key=client[1] if client else None)
+    with grpc.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
+        try:
+            return health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=3).status
+        except grpc.RpcError as e:
+            return e.code()
+
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, Any]:
+    ca, other = make_ca("cervixai test CA"), make_ca("another CA")
+    server_cert, server_key = issue(ca, "cervixai-listener", server=True)
+    return {"ca": ca, "other": other,
+            "ca_file": write(tmp_path / "ca.pem", pem(ca[1])),
+            "cert_file": write(tmp_path / "tls.crt", server_cert),
+            "key_file": write(tmp_path / "tls.key", server_key),
+            "client": issue(ca, "cervixai-gateway", server=False),
+            "stranger": issue(other, "someone", server=False)}
+
+
+def start_listener(tmp_path: Path, pki: dict[str, Any]) -> tuple[ServiceProcess, int]:
+    """The listener (a gRPC server of the system that needs no model bundle) with mutual TLS
+    and a plaintext health port; waits on that port."""
+    port, health_port = free_port(), free_port()
+    env = {**os.environ, "CERVIXAI_LISTENER_SPOOL": str(tmp_path / "spool"),
+           "CERVIXAI_LISTENER_HOST": "127.0.0.1", "CERVIXAI_LISTENER_PORT": str(port),
+           "CERVIXAI_LISTENER_DICOM_PORT": str(free_port()),
+           "CERVIXAI_LISTENER_HEALTH_PORT": str(health_port),
+           "CERVIXAI_LISTENER_TLS_CERT": str(pki["cert_file"]),
+           "CERVIXAI_LISTENER_TLS_KEY": str(pki["key_file"]),
+           "CERVIXAI_LISTENER_TLS_CLIENT_CA": str(pki["ca_file"])}
+    process = ServiceProcess("listener", health_port, env, tmp_path / "listener.log")
+    process.wait_serving("cervix.v1.Studies", timeout=60)   # on the plaintext health port
+    return process, port
+
+
+def test_mutual_tls_refuses_clients_without_a_trusted_certificate_and_rotates(
+        tmp_path: Path, pki: dict[str, Any]) -> None:
+    process, port = start_listener(tmp_path, pki)
+    try:
+        ca = pem(pki["ca"][1])
+        assert check(port, ca, pki["client"]) == SERVING
+        assert check(port, ca) == grpc.StatusCode.UNAVAILABLE                  # no certificate
+        assert check(port, ca, pki["stranger"]) == grpc.StatusCode.UNAVAILABLE  # another CA's
+        # the server's certificate rotated in place (now from the other CA): new connections get
+        # it, without a restart; a client trusting only the old CA no longer connects
+        other_ca = pem(pki["other"][1])
+        assert check(port, other_ca, pki["client"]) == grpc.StatusCode.UNAVAILABLE
+        cert, key = issue(pki["other"], "cervixai-listener", server=True)
+        write(pki["key_file"], key)
+        write(pki["cert_file"], cert)
+        time.sleep(0.1)
+        assert check(port, other_ca, pki["client"]) == SERVING
+        assert check(port, ca, pki["client"]) == grpc.StatusCode.UNAVAILABLE
+        assert process.process.poll() is None
+    finally:
+        process.stop()
+
+
+def test_the_gateway_presents_its_client_certificate(tmp_path: Path, pki: dict[str, Any]
+                                                     ) -> None:
+    listener, port = start_listener(tmp_path, pki)
+    cert_file = write(tmp_path / "gateway.crt", pki["client"][0])
+    key_file = write(tmp_path / "gateway.key", pki["client"][1])
+    gateways = []
+    try:
+        answers = {}
+        for name, client in (("with", {"CERVIXAI_BACKEND_TLS_CERT": str(cert_file),
+                                       "CERVIXAI_BACKEND_TLS_KEY": str(key_file)}),
+                             ("without", {})):
+            http_port = free_port()
+            env = {**os.environ, "CERVIXAI_GATEWAY_PORT": str(free_port()),
+                   "CERVIXAI_GATEWAY_HTTP_PORT": str(http_port),
+                   "CERVIXAI_LISTENER_ADDRESS": f"127.0.0.1:{port}",
+                   "CERVIXAI_BACKEND_TLS_CA": str(pki["ca_file"]), **client}
+            gateway = ServiceProcess("gateway", int(env["CERVIXAI_GATEWAY_PORT"]), env,
+                                     tmp_path / f"gateway-{name}.log")
+            gateways.append(gateway)
+            gateway.wait_serving("", timeout=60)
+            for _ in range(50):
+                try:
+                    reply = httpx.get(f"http://127.0.0.1:{http_port}/v1/studies/1.2.3",
+                                      timeout=10)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            answers[name] = (reply.status_code, reply.json()["error"]["code"])
+        # through mutual TLS the listener answers (it knows no such study); without the
+        # client certificate the handshake fails and the listener is unavailable
+        assert answers == {"with": (404, "NOT_FOUND"), "without": (503, "UNAVAILABLE")}
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+        listener.stop()
