@@ -51,6 +51,8 @@ class GatewayConfig:
     ``CERVIXAI_LISTENER_ADDRESS`` [unset: no DICOM listener; ``/v1/studies``,
     ``/v1/accessions`` and gRPC ``cervix.v1.Studies`` answer 503 / UNAVAILABLE] and
     ``CERVIXAI_GATEWAY_LISTENER_TIMEOUT_SECONDS`` [5] (one call to the listener), and
+    ``CERVIXAI_GATEWAY_HTTP_TLS_CERT`` / ``..._HTTP_TLS_KEY`` (HTTPS on the HTTP listener; the
+    files are re-read when they change),
     ``CERVIXAI_BACKEND_TLS_CA`` (PEM; TLS to the backends and the listener when set),
     ``CERVIXAI_BACKEND_TLS_CERT`` / ``..._KEY`` (the gateway's client certificate and key for
     mutual TLS; with the CA),
@@ -68,6 +70,8 @@ class GatewayConfig:
     grpc: ServerConfig
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    http_tls_cert: str | None = None   # HTTPS on the HTTP listener (re-read when it changes)
+    http_tls_key: str | None = None
     segmenter: BackendConfig = BackendConfig("segmenter", SEGMENTER.default_address, 60.0)
     classifier: BackendConfig = BackendConfig("classifier", CLASSIFIER.default_address, 10.0)
     survival: BackendConfig = BackendConfig("survival", SURVIVAL.default_address, 10.0)
@@ -91,6 +95,8 @@ class GatewayConfig:
         if self.max_in_flight < 1:
             raise ValueError(f"max in-flight assessments must be at least 1, got "
                              f"{self.max_in_flight}")
+        if (self.http_tls_cert is None) != (self.http_tls_key is None):
+            raise ValueError("CERVIXAI_GATEWAY_HTTP_TLS_CERT and _HTTP_TLS_KEY go together")
         if (self.backend_tls_cert is None) != (self.backend_tls_key is None):
             raise ValueError("CERVIXAI_BACKEND_TLS_CERT and CERVIXAI_BACKEND_TLS_KEY go together")
         if self.backend_tls_cert and not self.backend_tls_ca:
@@ -140,6 +146,8 @@ class GatewayConfig:
             grpc=grpc_config,
             http_host=env.get(f"{p}_HTTP_HOST") or "127.0.0.1",
             http_port=int(number("HTTP_PORT", 8080)),
+            http_tls_cert=env.get(f"{p}_HTTP_TLS_CERT") or None,
+            http_tls_key=env.get(f"{p}_HTTP_TLS_KEY") or None,
             segmenter=backend(SEGMENTER, "SEGMENT_TIMEOUT_SECONDS", 60.0),
             classifier=backend(CLASSIFIER, "CLASSIFY_TIMEOUT_SECONDS", 10.0),
             survival=backend(SURVIVAL, "SURVIVAL_TIMEOUT_SECONDS", 10.0),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,48 @@ def test_the_gateway_presents_its_client_certificate(tmp_path: Path, pki: dict[s
         for gateway in gateways:
             gateway.stop()
         listener.stop()
+
+
+def test_the_gateway_serves_https_and_picks_up_a_rotated_certificate(
+        tmp_path: Path, pki: dict[str, Any]) -> None:
+    http_port = free_port()
+    env = {**os.environ, "CERVIXAI_GATEWAY_PORT": str(free_port()),
+           "CERVIXAI_GATEWAY_HTTP_PORT": str(http_port),
+           "CERVIXAI_GATEWAY_HTTP_TLS_CERT": str(pki["cert_file"]),
+           "CERVIXAI_GATEWAY_HTTP_TLS_KEY": str(pki["key_file"])}
+    gateway = ServiceProcess("gateway", int(env["CERVIXAI_GATEWAY_PORT"]), env,
+                             tmp_path / "gateway.log")
+    url = f"https://127.0.0.1:{http_port}/healthz"
+    ca_file, other_file = pki["ca_file"], write(tmp_path / "other.pem", pem(pki["other"][1]))
+
+    def get(trusted: Path) -> httpx.Response | str:
+        try:
+            return httpx.get(url, verify=ssl.create_default_context(cafile=str(trusted)),
+                             timeout=5)
+        except httpx.ConnectError as e:
+            return type(e).__name__
+
+    try:
+        gateway.wait_serving("", timeout=60)
+        for _ in range(50):
+            reply = get(ca_file)
+            if isinstance(reply, httpx.Response):
+                break
+            time.sleep(0.2)
+        assert isinstance(reply, httpx.Response) and reply.status_code == 200
+        assert reply.headers["strict-transport-security"].startswith("max-age=")
+        assert get(other_file) == "ConnectError"        # the client verifies the certificate
+        with pytest.raises(httpx.TransportError):
+            httpx.get(url.replace("https", "http", 1), timeout=5)   # no plaintext beside it
+        cert, key = issue(pki["other"], "cervixai-gateway", server=True)
+        write(pki["key_file"], key)
+        write(pki["cert_file"], cert)
+        for _ in range(40):   # checked every 5 s
+            if isinstance(get(other_file), httpx.Response):
+                break
+            time.sleep(0.5)
+        assert get(other_file).status_code == 200          # type: ignore[union-attr]
+        assert get(ca_file) == "ConnectError"
+        assert gateway.process.poll() is None
+    finally:
+        gateway.stop()
