@@ -47,8 +47,9 @@ READ = "cervixai.read"
 OPEN = None
 REALM = "cervixai"
 
-_OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/favicon.ico"})
-_OPEN_PREFIXES = ("/static/",)
+_OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/favicon.ico", "/docs"})
+# static code only (the page, Swagger UI): what they show comes from the API, which needs a token
+_OPEN_PREFIXES = ("/static/", "/docs/assets/")
 GRPC_SCOPES = {"/cervix.v1.Gateway/Assess": ASSESS, "/cervix.v1.Gateway/AssessStream": ASSESS,
                "/cervix.v1.Studies/PutClinical": ASSESS, "/cervix.v1.Studies/GetStudy": READ}
 # a study's clinical record is written under these; only reading its status needs no more than

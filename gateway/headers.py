@@ -2,9 +2,10 @@
 
 * ``Content-Security-Policy``: scripts, styles and connections from the gateway itself only (the
   web page has no inline code), images also from ``data:``/``blob:`` (its slice previews),
-  no plugins, no framing (``frame-ancestors 'none'``), no ``<base>``, forms to itself. FastAPI's
-  ``/docs`` page loads Swagger UI from a public CDN, so its policy allows that CDN (a hospital
-  network without internet shows a blank ``/docs``; ``/openapi.json`` is the contract).
+  no plugins, no framing (``frame-ancestors 'none'``), no ``<base>``, forms to itself. The
+  ``/docs`` page is Swagger UI served by the gateway itself (the swagger-ui-bundle package: no
+  CDN, no inline script); its policy differs only in allowing inline styles, which Swagger UI
+  sets on its elements.
 * ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
   ``X-Frame-Options: DENY`` (for browsers without ``frame-ancestors``),
   ``Cross-Origin-Opener-Policy: same-origin``; ``Strict-Transport-Security`` when the request
@@ -24,13 +25,12 @@ from collections.abc import Iterable
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CDN = "https://cdn.jsdelivr.net"
 POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
           "connect-src 'self' blob:; font-src 'self'; object-src 'none'; base-uri 'none'; "
           "form-action 'self'; frame-ancestors 'none'")
-DOCS_POLICY = (f"default-src 'none'; script-src 'self' {CDN} 'unsafe-inline'; "
-               f"style-src 'self' {CDN}; img-src 'self' data: https://fastapi.tiangolo.com; "
-               "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -75,7 +75,7 @@ class SecurityHeaders:
 
     @staticmethod
     def _headers(path: str, https: bool) -> list[tuple[bytes, bytes]]:
-        policy = DOCS_POLICY if path in ("/docs", "/redoc", "/docs/oauth2-redirect") else POLICY
+        policy = DOCS_POLICY if path == "/docs" else POLICY
         out = [(b"content-security-policy", policy.encode()),
                (b"x-content-type-options", b"nosniff"),
                (b"referrer-policy", b"no-referrer"),

@@ -22,6 +22,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Match
 from starlette.types import Message, Receive
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from cervixai import __version__
 from cervixai.clinical.schema import OUTCOME_VARIABLES, VARIABLES, Stage
@@ -140,7 +141,9 @@ def _route_template(request: Request) -> str:
 def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> FastAPI:
     """The ASGI application around a running :class:`Gateway`; with an ``authenticator``
     every endpoint but the open ones needs a bearer token with its scope (gateway/authz.py)."""
-    app = FastAPI(title="cervixai gateway", version=__version__,
+    # docs_url / redoc_url off: FastAPI's pages load Swagger UI from a public CDN with inline
+    # script; /docs below serves it from the swagger-ui-bundle package, without inline code
+    app = FastAPI(title="cervixai gateway", version=__version__, docs_url=None, redoc_url=None,
                   description="Cervical-cancer MR assessment: lesion contour, risks of "
                               "parametrial invasion, lymph node metastasis, recurrence and "
                               "death, and survival estimates. 64-bit integers (proto int64) "
@@ -261,6 +264,11 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
 
     add_study_routes(app, gateway)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html", media_type="text/html")
     _add_schemas(app)
     return app
 
