@@ -291,3 +291,65 @@ def test_the_results_to_file_can_be_downloaded(browser, system, tmp_path: Path) 
     page.set_input_files("#files", [str(notes)])
     assert page.locator("#downloads a").count() == 0
     assert page.locator("#downloads-block").is_hidden()
+
+
+def test_the_page_and_the_api_docs_work_with_authentication_on(browser, system,
+                                                               tmp_path: Path) -> None:
+    """A gateway that needs bearer tokens (keys from a JWKS file, a token signed here): the page
+    works when every request carries the token, as an authenticating proxy in front of the
+    gateway sends it; /docs (Swagger UI from the gateway itself) renders the API from
+    /openapi.json under the strict CSP, with no request leaving loopback."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from cervixai.processes import ServiceProcess, free_port
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [{**public, "kid": "k1"}]}))
+    issuer, audience = "https://idp.test/realms/hospital", "cervixai-gateway"
+    now = int(time.time())
+    token = jwt.encode({"iss": issuer, "aud": audience, "sub": "dr-browser", "iat": now,
+                        "exp": now + 600, "scope": "cervixai.assess cervixai.read"}, key,
+                       algorithm="RS256", headers={"kid": "k1"})
+    http_port = free_port()
+    env = {**system.env, "CERVIXAI_GATEWAY_PORT": str(free_port()),
+           "CERVIXAI_GATEWAY_HTTP_PORT": str(http_port), "CERVIXAI_GATEWAY_AUTH": "jwt",
+           "CERVIXAI_GATEWAY_AUTH_ISSUER": issuer, "CERVIXAI_GATEWAY_AUTH_AUDIENCE": audience,
+           "CERVIXAI_GATEWAY_AUTH_JWKS_FILE": str(tmp_path / "jwks.json"),
+           "CERVIXAI_GATEWAY_AUDIT_LOG": str(tmp_path / "audit.jsonl")}
+    gateway = ServiceProcess("gateway", int(env["CERVIXAI_GATEWAY_PORT"]), env,
+                             tmp_path / "gateway.log")
+    url = f"http://127.0.0.1:{http_port}/"
+    try:
+        gateway.wait_serving("", timeout=60)
+        for _ in range(50):
+            try:
+                assert httpx.get(f"{url}v1/schema", timeout=2).status_code == 401
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        context = browser.new_context(viewport={"width": 1280, "height": 1100},
+                                      extra_http_headers={"Authorization": f"Bearer {token}"})
+        hosts, violations = set(), []
+        page = context.new_page()
+        page.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+        page.on("console", lambda m: violations.append(m.text)
+                if "Content Security Policy" in m.text else None)
+        page.goto(url)
+        page.check("input[name=stage][value=preoperative]")
+        _fill(page, system.preoperative)
+        page.set_input_files("#files", [str(p) for p in system.series_files])
+        page.click("#submit")
+        page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+        page.goto(f"{url}docs")
+        page.wait_for_selector(".opblock", timeout=60_000)
+        assert page.locator(".opblock").count() >= 5
+        assert "/v1/assessments" in page.inner_text("#swagger-ui")
+        context.close()
+        assert hosts == {f"127.0.0.1:{http_port}"} and violations == []
+        audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text()
+                 .splitlines()]
+        assert [a["caller"] for a in audit if a.get("audit") == "assessment"] == ["dr-browser"]
+    finally:
+        gateway.stop()
