@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -20,8 +21,15 @@ SERVICES = (*BACKENDS, "gateway")   # the Deployments
 LISTENER_PORTS = {"grpc": 50054, "metrics": 9090, "dicom": 11112}
 COMPONENTS = (*SERVICES, "listener")
 OVERLAYS = ("local", "production")
+# The production overlay with the optional cert-manager component added (conftest.py renders it).
+WITH_CERT_MANAGER = "production+cert-manager"
+RENDERS = (*OVERLAYS, WITH_CERT_MANAGER)
+# What the gateway calls: each over mutual TLS in production.
+TLS_SERVERS = (*BACKENDS, "listener")
+# cert-manager kinds: no schema in kubernetes-validate either; cert_manager_violations checks them.
+CERT_MANAGER_KINDS = {"Certificate", "Issuer"}
 # Prometheus Operator kinds: no schema in kubernetes-validate; test_monitoring_objects checks them.
-CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", *CERT_MANAGER_KINDS}
 OLDEST_SUPPORTED = "1.29.0"
 
 Manifest = dict[str, Any]
@@ -129,7 +137,7 @@ def policy_violations(objects: list[Manifest]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", RENDERS)
 def test_overlays_comply_with_the_policy(rendered: dict[str, list[Manifest]],
                                          overlay: str) -> None:
     assert policy_violations(rendered[overlay]) == []
@@ -214,7 +222,7 @@ def _versions(kubernetes_validate: ModuleType) -> list[str]:
     return [OLDEST_SUPPORTED, kubernetes_validate.utils.latest_version()]
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", RENDERS)
 def test_objects_validate_strictly(rendered: dict[str, list[Manifest]],
                                    kubernetes_validate: ModuleType, overlay: str) -> None:
     errors, unknown = [], set()
@@ -271,7 +279,8 @@ def test_backends_probe_grpc_health_on_their_port(rendered: dict[str, list[Manif
         assert {p["name"]: p["containerPort"] for p in container["ports"]}["grpc"] == port
         assert config_env(objects, service)[f"CERVIXAI_{service.upper()}_PORT"] == str(port)
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": port}, (service, probe)
+            assert container[probe]["grpc"] == {"port": probe_port(objects, service)}, (
+                service, probe)
         startup = container["startupProbe"]
         # Model load, sha256 check and warm-up: at least two minutes before the kubelet gives up.
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 120, service
@@ -403,16 +412,309 @@ def test_production_serves_tls(rendered: dict[str, list[Manifest]]) -> None:
     backend = ingress["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend == {"name": "cervixai-gateway", "port": {"name": "http"}}
     pod = deployment(objects, "gateway")["spec"]["template"]["spec"]
-    secret = next(v for v in pod["volumes"] if "secret" in v)
-    assert secret["secret"]["secretName"] == "cervixai-gateway-tls"
-    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == secret["name"])
     env = config_env(objects, "gateway")
-    for variable in ("CERVIXAI_GATEWAY_TLS_CERT", "CERVIXAI_GATEWAY_TLS_KEY"):
-        assert env[variable].startswith(mount["mountPath"] + "/")
+    assert {secret_file(objects, "gateway", env[variable]) for variable in (
+        "CERVIXAI_GATEWAY_TLS_CERT", "CERVIXAI_GATEWAY_TLS_KEY")} == {
+        ("cervixai-gateway-tls", "tls.crt"), ("cervixai-gateway-tls", "tls.key")}
     # TLS on the gateway's gRPC port would blind a kubelet gRPC probe: its probes are HTTP.
     assert all("httpGet" in pod["containers"][0][p]
                for p in ("startupProbe", "readinessProbe", "livenessProbe"))
     assert "CERVIXAI_GATEWAY_TLS_CERT" not in config_env(rendered["local"], "gateway")
+
+
+# ------------------------------------------------------------------------------ mutual TLS
+
+
+def server_config(objects: list[Manifest], service: str) -> Any:
+    """The gRPC server configuration ``service`` reads from its ConfigMap."""
+    config = read_config(service, config_env(objects, service))
+    return config.grpc if service == "gateway" else config.server
+
+
+def probe_port(objects: list[Manifest], service: str) -> int:
+    """Where the kubelet's gRPC probes belong: the plaintext health-only port when the service
+    has one (production, where its gRPC port serves TLS the kubelet cannot speak), else gRPC."""
+    server = server_config(objects, service)
+    return int(server.health_port or server.port)
+
+
+def secret_file(objects: list[Manifest], service: str, path: str | Path | None
+                ) -> tuple[str, str]:
+    """The secret and key the file ``path`` of ``service``'s container comes from. Fails unless
+    that secret is mounted whole, as a directory, read-only: with a subPath the kubelet would
+    never update the file when the secret is renewed in place."""
+    assert path is not None, f"{service}: a TLS file is not configured"
+    directory, _, file = str(path).rpartition("/")
+    (mount,) = [m for m in main_container(objects, service)["volumeMounts"]
+                if m["mountPath"] == directory]
+    assert "subPath" not in mount and "subPathExpr" not in mount, mount
+    assert mount.get("readOnly") is True, mount
+    pod = workload(objects, service)["spec"]["template"]["spec"]
+    secret = next(v for v in pod["volumes"] if v["name"] == mount["name"])["secret"]
+    items = {item["path"]: item["key"] for item in secret.get("items", [])}
+    assert not items or file in items, f"{service}: {file} is not among the secret's items"
+    return secret["secretName"], items.get(file, file)
+
+
+def dialled_host(address: str) -> str:
+    """The name a gRPC client verifies the server's certificate against: the host of its target
+    (``dns:///name:port`` or ``name:port``)."""
+    return address.rpartition("/")[2].rpartition(":")[0]
+
+
+@pytest.mark.parametrize("service", TLS_SERVERS)
+def test_production_servers_require_the_gateways_certificate(
+        rendered: dict[str, list[Manifest]], service: str) -> None:
+    objects = rendered["production"]
+    server = server_config(objects, service)
+    secret = f"cervixai-{service}-tls"
+    assert {secret_file(objects, service, server.tls_cert),
+            secret_file(objects, service, server.tls_key),
+            secret_file(objects, service, server.tls_client_ca)} == {
+        (secret, "tls.crt"), (secret, "tls.key"), (secret, "ca.crt")}
+    # The kubelet probes a plaintext port that serves grpc.health.v1 only, a named port of its own.
+    container = main_container(objects, service)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert server.health_port == ports["health"] == probe_port(objects, service) != server.port
+    # ... reached by the kubelet from the node only: no Service exposes it, no rule admits it.
+    spec = named(objects, "Service", f"cervixai-{service}")["spec"]
+    assert not {p["targetPort"] for p in spec["ports"]} & {"health", ports["health"]}
+    rules = named(objects, "NetworkPolicy", f"cervixai-{service}")["spec"]["ingress"]
+    assert not {p["port"] for rule in rules for p in rule["ports"]} & {"health", ports["health"]}
+    # Its gRPC port speaks TLS: the Service no longer says cleartext HTTP/2.
+    grpc = next(p for p in spec["ports"] if p["name"] == "grpc")
+    assert grpc.get("appProtocol") != "kubernetes.io/h2c"
+
+
+def test_production_gateway_presents_its_client_certificate(
+        rendered: dict[str, list[Manifest]]) -> None:
+    objects = rendered["production"]
+    config = read_config("gateway", config_env(objects, "gateway"))
+    secret = "cervixai-gateway-client-tls"
+    assert {secret_file(objects, "gateway", config.backend_tls_ca),
+            secret_file(objects, "gateway", config.backend_tls_cert),
+            secret_file(objects, "gateway", config.backend_tls_key)} == {
+        (secret, "ca.crt"), (secret, "tls.crt"), (secret, "tls.key")}
+    # Its own gRPC serves TLS without asking for client certificates: its callers (the listener,
+    # the hospital's systems) authenticate with bearer tokens, and the listener has no certificate.
+    assert config.grpc.tls_cert and config.grpc.tls_client_ca is None
+    listener = read_config("listener", config_env(objects, "listener"))
+    assert secret_file(objects, "listener", listener.gateway_tls_ca) == (
+        "cervixai-gateway-tls", "ca.crt")
+    grpc = next(p for p in named(objects, "Service", "cervixai-gateway")["spec"]["ports"]
+                if p["name"] == "grpc")
+    assert grpc.get("appProtocol") != "kubernetes.io/h2c"
+
+
+def test_local_speaks_plaintext_grpc(rendered: dict[str, list[Manifest]]) -> None:
+    objects = rendered["local"]
+    for service in COMPONENTS:
+        server = server_config(objects, service)
+        assert (server.tls_cert, server.tls_client_ca, server.health_port) == (None, None, 0)
+        grpc = next(p for p in named(objects, "Service", f"cervixai-{service}")["spec"]["ports"]
+                    if p["name"] == "grpc")
+        assert grpc["appProtocol"] == "kubernetes.io/h2c", service
+    assert read_config("gateway", config_env(objects, "gateway")).backend_tls_ca is None
+
+
+def secrets_through_subpath(objects: list[Manifest]) -> list[str]:
+    """Every secret mounted through a subPath: the kubelet never updates such a file, so a
+    renewed certificate or token would not reach the process until the pod is replaced."""
+    found = []
+    for item in [*of_kind(objects, "Deployment"), *of_kind(objects, "StatefulSet")]:
+        pod = item["spec"]["template"]["spec"]
+        secrets = {v["name"] for v in pod.get("volumes", []) if "secret" in v}
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            found += [f"{item['metadata']['name']}/{container['name']}: {mount['mountPath']}"
+                      for mount in container.get("volumeMounts", [])
+                      if mount["name"] in secrets and {"subPath", "subPathExpr"} & set(mount)]
+    return found
+
+
+@pytest.mark.parametrize("overlay", RENDERS)
+def test_secrets_are_mounted_whole(rendered: dict[str, list[Manifest]], overlay: str) -> None:
+    assert secrets_through_subpath(rendered[overlay]) == []
+
+
+def test_subpath_check_catches_a_file_mount(rendered: dict[str, list[Manifest]]) -> None:
+    objects = copy.deepcopy(rendered["production"])
+    mount = next(m for m in main_container(objects, "segmenter")["volumeMounts"]
+                 if m["mountPath"] == "/etc/cervixai/tls")
+    mount.update(mountPath="/etc/cervixai/tls/tls.crt", subPath="tls.crt")
+    assert secrets_through_subpath(objects) == [
+        "cervixai-segmenter/segmenter: /etc/cervixai/tls/tls.crt"]
+
+
+# -------------------------------------------------------------------- the cert-manager component
+
+# cert-manager.io/v1: the fields and values these manifests may use (a subset of its schema).
+CERTIFICATE_FIELDS = {"secretName", "secretTemplate", "commonName", "dnsNames", "ipAddresses",
+                      "uris", "subject", "duration", "renewBefore", "privateKey", "usages",
+                      "issuerRef", "isCA"}
+PRIVATE_KEY = {"algorithm": {"RSA", "ECDSA", "Ed25519"}, "size": None,
+               "rotationPolicy": {"Always", "Never"}, "encoding": {"PKCS1", "PKCS8"}}
+USAGES = {"signing", "digital signature", "content commitment", "key encipherment",
+          "key agreement", "data encipherment", "cert sign", "crl sign", "encipher only",
+          "decipher only", "any", "server auth", "client auth", "code signing",
+          "email protection", "s/mime", "ipsec end system", "ipsec tunnel", "ipsec user",
+          "timestamping", "ocsp signing", "microsoft sgc", "netscape sgc"}
+ISSUER_TYPES = {"selfSigned": set(), "ca": {"secretName"}}
+GO_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def go_hours(value: Any) -> float | None:
+    """A Go duration of hours, minutes and seconds (``2160h``, ``90m``) in hours; None if it is
+    not one (cert-manager takes no ``d``)."""
+    match = GO_DURATION.fullmatch(str(value))
+    if not value or match is None:
+        return None
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return hours + minutes / 60 + seconds / 3600
+
+
+def cert_manager_violations(objects: list[Manifest]) -> list[str]:
+    """Every structural fault of the cert-manager objects (kubernetes-validate has no schema for
+    them): unknown fields, values outside cert-manager's enums, durations it would refuse, a
+    renewal that never comes before expiry, an issuer or CA secret that is not there."""
+    found = []
+    certificates = of_kind(objects, "Certificate")
+    issuers = {i["metadata"]["name"]: i["spec"] for i in of_kind(objects, "Issuer")}
+    ca_secrets = {c["spec"].get("secretName") for c in certificates if c["spec"].get("isCA")}
+    for item in [*certificates, *of_kind(objects, "Issuer")]:
+        if item["apiVersion"] != "cert-manager.io/v1":
+            found.append(f"{item['kind']}/{item['metadata']['name']}: {item['apiVersion']}")
+    for certificate in certificates:
+        where, spec = f"Certificate/{certificate['metadata']['name']}", certificate["spec"]
+        found += [f"{where}: unknown field {f}" for f in sorted(set(spec) - CERTIFICATE_FIELDS)]
+        if not spec.get("secretName"):
+            found.append(f"{where}: no secretName")
+        if not (spec.get("commonName") or spec.get("dnsNames")):
+            found.append(f"{where}: neither commonName nor dnsNames")
+        found += [f"{where}: unknown usage {u!r}" for u in spec.get("usages", [])
+                  if u not in USAGES]
+        for field, allowed in spec.get("privateKey", {}).items():
+            if field not in PRIVATE_KEY:
+                found.append(f"{where}: unknown field privateKey.{field}")
+            elif PRIVATE_KEY[field] is not None and allowed not in PRIVATE_KEY[field]:
+                found.append(f"{where}: privateKey.{field} {allowed!r}")
+        if set(spec.get("secretTemplate", {})) - {"labels", "annotations"}:
+            found.append(f"{where}: unknown field in secretTemplate")
+        duration, renew = go_hours(spec.get("duration")), go_hours(spec.get("renewBefore"))
+        if duration is None or renew is None:
+            found.append(f"{where}: duration and renewBefore must be Go durations (h, m, s)")
+        elif not (duration >= 1 and 5 / 60 <= renew < duration):
+            found.append(f"{where}: renewBefore {spec['renewBefore']} does not come before "
+                         f"duration {spec['duration']} runs out")
+        reference = spec.get("issuerRef", {})
+        if set(reference) - {"name", "kind", "group"} or reference.get("kind") != "Issuer" or (
+                reference.get("group") != "cert-manager.io"):
+            found.append(f"{where}: issuerRef must name a cert-manager.io Issuer: {reference}")
+        elif reference.get("name") not in issuers:
+            found.append(f"{where}: issuer {reference.get('name')} is not rendered")
+    for name, spec in issuers.items():
+        where = f"Issuer/{name}"
+        if len(spec) != 1 or next(iter(spec)) not in ISSUER_TYPES:
+            found.append(f"{where}: exactly one of {sorted(ISSUER_TYPES)} expected: {sorted(spec)}")
+            continue
+        kind, config = next(iter(spec.items()))
+        found += [f"{where}: unknown field {kind}.{f}" for f in sorted(set(config) -
+                                                                       ISSUER_TYPES[kind])]
+        if kind == "ca" and config.get("secretName") not in ca_secrets:
+            found.append(f"{where}: {config.get('secretName')} is no CA Certificate's secret")
+    return found
+
+
+def certificate_for(objects: list[Manifest], secret: str) -> Manifest:
+    (found,) = [c["spec"] for c in of_kind(objects, "Certificate")
+                if c["spec"]["secretName"] == secret]
+    return found
+
+
+def test_cert_manager_component_is_well_formed(
+        rendered: dict[str, list[Manifest]],
+        kustomize: Callable[[str], list[Manifest]]) -> None:
+    objects = rendered[WITH_CERT_MANAGER]
+    assert cert_manager_violations(objects) == []
+    # It adds the issuers and certificates and changes nothing else: without it, production is
+    # the same overlay with hand-made secrets.
+    assert [o for o in objects if o["kind"] not in CERT_MANAGER_KINDS] == rendered["production"]
+    assert not [o for o in rendered["production"] if o["kind"] in CERT_MANAGER_KINDS]
+    # It builds on its own too, into the same objects (the overlay adds only the namespace).
+    alone = kustomize("components/cert-manager")
+    assert {(o["kind"], o["metadata"]["name"]) for o in alone} == {
+        (o["kind"], o["metadata"]["name"]) for o in objects if o["kind"] in CERT_MANAGER_KINDS}
+
+
+CERT_MUTATIONS: list[tuple[str, Callable[[list[Manifest]], None], str]] = [
+    ("misspelt field", lambda o: _certificate(o).update(renewbefore="720h"),
+     "unknown field renewbefore"),
+    ("days", lambda o: _certificate(o).update(duration="90d"), "must be Go durations"),
+    ("renewal too late", lambda o: _certificate(o).update(renewBefore="2200h"),
+     "does not come before"),
+    ("unknown usage", lambda o: _certificate(o)["usages"].append("server-auth"),
+     "unknown usage 'server-auth'"),
+    ("missing issuer", lambda o: _certificate(o)["issuerRef"].update(name="elsewhere"),
+     "issuer elsewhere is not rendered"),
+    ("no CA secret", lambda o: next(i for i in of_kind(o, "Issuer") if "ca" in i["spec"])[
+        "spec"]["ca"].update(secretName="nothing"), "nothing is no CA Certificate's secret"),
+]
+
+
+def _certificate(objects: list[Manifest]) -> Manifest:
+    spec: Manifest = named(objects, "Certificate", "cervixai-segmenter-tls")["spec"]
+    return spec
+
+
+@pytest.mark.parametrize(("case", "mutate", "expected"), CERT_MUTATIONS,
+                         ids=[m[0] for m in CERT_MUTATIONS])
+def test_cert_manager_check_catches_each_fault(rendered: dict[str, list[Manifest]], case: str,
+                                               mutate: Callable[[list[Manifest]], None],
+                                               expected: str) -> None:
+    objects = copy.deepcopy(rendered[WITH_CERT_MANAGER])
+    mutate(objects)
+    assert [v for v in cert_manager_violations(objects) if expected in v], case
+
+
+def test_certificates_are_valid_for_the_names_dialled(
+        rendered: dict[str, list[Manifest]]) -> None:
+    objects = rendered[WITH_CERT_MANAGER]
+    gateway = read_config("gateway", config_env(objects, "gateway"))
+    addresses = {b.name: b.address for b in (*gateway.backends, gateway.listener)}
+    assert set(addresses) == set(TLS_SERVERS)
+    issuers = set()
+    for service in TLS_SERVERS:
+        server = server_config(objects, service)
+        secret, _ = secret_file(objects, service, server.tls_cert)
+        spec = certificate_for(objects, secret)
+        # The gateway verifies the host of its address (gateway.env) against the certificate.
+        assert dialled_host(addresses[service]) in spec["dnsNames"], service
+        assert "server auth" in spec["usages"] and "client auth" not in spec["usages"], service
+        assert certificate_for(objects, secret_file(objects, service, server.tls_client_ca)[0]
+                               ) is spec   # the client CA is that secret's ca.crt
+        issuers.add(spec["issuerRef"]["name"])
+    # The listener verifies the gateway by the name it dials (listener.env).
+    listener = read_config("listener", config_env(objects, "listener"))
+    spec = certificate_for(objects, secret_file(objects, "gateway", server_config(
+        objects, "gateway").tls_cert)[0])
+    assert dialled_host(listener.gateway_address) in spec["dnsNames"]
+    assert "server auth" in spec["usages"]
+    issuers.add(spec["issuerRef"]["name"])
+    # The gateway's client certificate: client auth only, from the same CA as the servers', so
+    # the ca.crt each side trusts is the CA that signed the other.
+    client = certificate_for(objects, secret_file(objects, "gateway", gateway.backend_tls_cert)[0])
+    assert "client auth" in client["usages"] and "server auth" not in client["usages"]
+    issuers.add(client["issuerRef"]["name"])
+    (issuer,) = issuers
+    ca = certificate_for(objects, named(objects, "Issuer", issuer)["spec"]["ca"]["secretName"])
+    assert ca["isCA"] is True
+    assert "selfSigned" in named(objects, "Issuer", ca["issuerRef"]["name"])["spec"]
+    # A renewed CA keeps its key, so both sides go on trusting each other while their secrets'
+    # ca.crt catch up; every leaf is re-issued (with the new ca.crt) before the old CA expires.
+    assert ca["privateKey"]["rotationPolicy"] == "Never"
+    leaves = [c["spec"] for c in of_kind(objects, "Certificate") if not c["spec"].get("isCA")]
+    assert go_hours(ca["renewBefore"]) > max(go_hours(c["duration"]) or 0 for c in leaves)
+    # The browsers' certificate is not the internal CA's.
+    assert not [c for c in leaves if c["secretName"] == "cervixai-ingress-tls"]
 
 
 # -------------------------------------------------------------------------- configuration
@@ -512,9 +814,11 @@ def test_listener_is_one_pod_with_its_spool_on_a_volume(rendered: dict[str, list
     assert config.database.parent == config.spool   # listener.db on the volume too
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert spec["template"]["spec"]["securityContext"]["fsGroup"] == 10001  # volume writable
-    assert {p["name"]: p["containerPort"] for p in container["ports"]} == LISTENER_PORTS
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    ports.pop("health", None)   # production: the plaintext health-only port of the probes
+    assert ports == LISTENER_PORTS
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["grpc"] == {"port": LISTENER_PORTS["grpc"]}, probe
+        assert container[probe]["grpc"] == {"port": probe_port(objects, "listener")}, probe
     assert container["resources"]["limits"]["memory"] == "1Gi"
 
 
