@@ -3,9 +3,9 @@
 * ``Content-Security-Policy``: scripts, styles and connections from the gateway itself only (the
   web page has no inline code), images also from ``data:``/``blob:`` (its slice previews),
   no plugins, no framing (``frame-ancestors 'none'``), no ``<base>``, forms to itself. The
-  ``/docs`` page is Swagger UI served by the gateway itself (the swagger-ui-bundle package: no
-  CDN, no inline script); its policy differs only in allowing inline styles, which Swagger UI
-  sets on its elements.
+  ``/docs`` page is Swagger UI 5 served by the gateway itself (the fastapi-offline package's
+  files: no CDN, no inline script); its policy differs only in allowing inline styles, which
+  Swagger UI sets on its elements.
 * ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
   ``X-Frame-Options: DENY`` (for browsers without ``frame-ancestors``),
   ``Cross-Origin-Opener-Policy: same-origin``; ``Strict-Transport-Security`` when the request

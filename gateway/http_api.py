@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -22,7 +23,6 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Match
 from starlette.types import Message, Receive
-from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from cervixai import __version__
 from cervixai.clinical.schema import OUTCOME_VARIABLES, VARIABLES, Stage
@@ -60,6 +60,8 @@ from gateway.studies_http import schemas as study_schemas
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+# Swagger UI 5 (OpenAPI 3.1), as the fastapi-offline package ships it: served from here, no CDN
+SWAGGER_UI = Path(fastapi_offline.__file__).parent / "static"
 _TRUE_WORDS = {"true", "1", "yes", "on"}
 _FALSE_WORDS = {"false", "0", "no", "off", ""}
 _CONVERTOR = re.compile(r"\{(\w+):\w+\}")   # {accession_number:study_key} → {accession_number}
@@ -142,7 +144,7 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
     """The ASGI application around a running :class:`Gateway`; with an ``authenticator``
     every endpoint but the open ones needs a bearer token with its scope (gateway/authz.py)."""
     # docs_url / redoc_url off: FastAPI's pages load Swagger UI from a public CDN with inline
-    # script; /docs below serves it from the swagger-ui-bundle package, without inline code
+    # script; /docs below serves it from the fastapi-offline package, without inline code
     app = FastAPI(title="cervixai gateway", version=__version__, docs_url=None, redoc_url=None,
                   description="Cervical-cancer MR assessment: lesion contour, risks of "
                               "parametrial invasion, lymph node metastasis, recurrence and "
@@ -264,7 +266,7 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
 
     add_study_routes(app, gateway)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    app.mount("/docs/assets", StaticFiles(directory=SWAGGER_UI), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> FileResponse:
