@@ -20,6 +20,7 @@ import grpc
 
 from cervix.v1 import clinical_pb2, common_pb2, gateway_pb2, gateway_pb2_grpc
 from cervixai.service.server import channel_options
+from cervixai.service.tls import ClientTLS
 from listener.config import ListenerConfig
 from listener.export import Attempt, Outcome, send_c_store, send_stow
 from listener.metrics import ASSESSMENTS, EXPORTS, SPOOL_BYTES, STUDIES
@@ -54,12 +55,18 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # TLS to the gateway when a CA is given (the production gateway serves gRPC over TLS);
+        # the channel is made again when the CA file changes (a rotated secret)
+        self._tls = (ClientTLS(str(config.gateway_tls_ca)) if config.gateway_tls_ca is not None
+                     else None)
+        self._connect()
+
+    def _connect(self) -> None:
         options = channel_options(512 * 1024 * 1024)
-        # TLS to the gateway when a CA is given (the production gateway serves gRPC over TLS)
-        self._channel = (grpc.secure_channel(config.gateway_address, grpc.ssl_channel_credentials(
-            config.gateway_tls_ca.read_bytes()), options=options)
-            if config.gateway_tls_ca is not None
-            else grpc.insecure_channel(config.gateway_address, options=options))
+        self._channel = (grpc.secure_channel(self.config.gateway_address,
+                                             self._tls.credentials(), options=options)
+                         if self._tls is not None
+                         else grpc.insecure_channel(self.config.gateway_address, options=options))
         self._gateway = gateway_pb2_grpc.GatewayStub(self._channel)  # type: ignore[no-untyped-call]
 
     def start(self) -> None:
@@ -146,6 +153,9 @@ class Worker:
             stage=common_pb2.Stage.Name(record.stage),
             clinical=clinical_pb2.ClinicalRecord.FromString(record.clinical),
             results=list(RESULT_KINDS))
+        if self._tls is not None and self._tls.changed():   # no call is in flight here
+            self._channel.close()
+            self._connect()
         try:
             response = self._gateway.AssessStream(self._chunks(study, header),
                                                   timeout=self.config.assess_seconds,
