@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path, PurePosixPath
 
-from cervixai.dicom.compressed import gunzip, is_gzip
+from cervixai.dicom.compressed import deflated_offset, gunzip, inflated_size, is_gzip
 from cervixai.dicom.errors import UploadError
 from cervixai.dicom.limits import DEFAULT_LIMITS, MIB, IngestLimits, size_text
 
@@ -132,17 +132,25 @@ def check_upload_size(sources: list[DicomSource] | tuple[DicomSource, ...],
 
 def gunzip_sources(sources: Sequence[DicomSource], limits: IngestLimits) -> list[DicomSource]:
     """Uploaded sources with every gzip file unpacked, together within ``limits``, named as
-    they were uploaded (``dicom_files[i]`` in errors)."""
-    total = sum(len(s.data) for s in sources if not is_gzip(s.data))
+    they were uploaded (``dicom_files[i]`` in errors); a file in the Deflated transfer syntax
+    counts at its inflated size."""
+    deflated = {i for i, s in enumerate(sources) if deflated_offset(s.data) is not None}
+    total = sum(len(s.data) for i, s in enumerate(sources)
+                if not is_gzip(s.data) and i not in deflated)
     out = []
     for index, source in enumerate(sources):
-        if not is_gzip(source.data):
+        field = f"dicom_files[{index}]"
+        if is_gzip(source.data):
+            source = DicomSource(source.name, gunzip(
+                source.data, name=source.name, field=field, limits=limits,
+                budget=limits.max_total_bytes - total))
+        elif index not in deflated:
             out.append(source)
             continue
-        data = gunzip(source.data, name=source.name, field=f"dicom_files[{index}]",
-                      limits=limits, budget=limits.max_total_bytes - total)
-        total += len(data)
-        out.append(DicomSource(source.name, data))
+        # unpacked, or deflated: counted at its inflated size (pydicom inflates it whole)
+        total += inflated_size(source.data, name=source.name, field=field, limits=limits,
+                               budget=limits.max_total_bytes - total)
+        out.append(source)
     return out
 
 

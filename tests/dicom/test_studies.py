@@ -356,6 +356,29 @@ def test_gzip_bombs_stop_at_the_unpacked_limit(kit, tmp_path) -> None:
             max_total_bytes=4 * 1024 * 1024)))
 
 
+def test_deflated_files_count_at_their_inflated_size(kit) -> None:
+    """pydicom inflates a Deflated Explicit VR Little Endian file whole: its inflated size is
+    counted first, within the same limits (a legal deflated series still loads)."""
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    from cervixai.dicom.compressed import deflated_offset
+
+    datasets = _t2(kit, depth=4)
+    plain = load_series(kit.as_sources(datasets))
+    for ds in datasets:
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    sources = kit.as_sources(datasets)
+    assert all(deflated_offset(s.data) for s in sources)
+    assert deflated_offset(kit.to_bytes(_t2(kit, depth=1)[0])) is None
+    np.testing.assert_array_equal(load_series(sources).volume, plain.volume)
+    inflated = sum(len(kit.to_bytes(ds)) for ds in _t2(kit, depth=4))
+    compressed = sum(len(s.data) for s in sources)
+    limit = (inflated + compressed) // 2   # above the compressed total, below the inflated one
+    with pytest.raises(UploadError, match=r"unpacks \(Deflated transfer syntax\) past the "
+                       r"limit of"):
+        load_series(sources, options=IngestOptions(limits=IngestLimits(max_total_bytes=limit)))
+
+
 def test_damaged_gzip_is_refused_naming_the_file(kit) -> None:
     data = gzip.compress(kit.to_bytes(_t2(kit, depth=1)[0]))
     with pytest.raises(UploadError, match=r"'a.dcm.gz' is gzip-compressed but ends before its "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -153,3 +154,71 @@ def test_series_of_one_patient_and_study_are_still_chosen_among(served_gateway, 
     reply = _post_text(http, json.dumps(preoperative), files)
     assert reply.status_code == 200, reply.text
     assert any("the upload holds 2 image series" in w for w in reply.json()["warnings"])
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), from the kernel's own accounting."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def _bombs() -> dict[str, list[tuple[str, bytes]]]:
+    """Small uploads that claim huge pixel data: a 4096×4096 frame in each encapsulated
+    (compressed) transfer syntax, its codestream a few bytes; and 80 deflated 2048×2048 slices
+    (0.7 MB in all) that would inflate to 640 MiB."""
+    import io
+
+    import numpy as np
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import (
+        DeflatedExplicitVRLittleEndian,
+        JPEG2000Lossless,
+        JPEGLosslessSV1,
+        JPEGLSLossless,
+        RLELossless,
+    )
+
+    from cervixai.dicom.writer import series_datasets
+
+    def save(ds) -> bytes:
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        return buffer.getvalue()
+
+    out = {}
+    (template,) = series_datasets(np.ones((1, 8, 8)))
+    for syntax in (RLELossless, JPEGLosslessSV1, JPEGLSLossless, JPEG2000Lossless):
+        ds = template.copy()
+        ds.Rows = ds.Columns = 4096
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.PixelData = encapsulate([b"\x00" * 64])
+        ds["PixelData"].VR = "OB"
+        out[syntax.name] = [(f"{syntax.name}.dcm", save(ds))]
+    pattern = np.broadcast_to((np.arange(2048) % 64)[None, None, :], (80, 2048, 2048))
+    deflated = []
+    for k, ds in enumerate(series_datasets(pattern)):
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        deflated.append((f"deflated-{k:02d}.dcm", save(ds)))
+    out["deflated, 640 MiB inflated"] = deflated
+    return out
+
+
+def test_pixel_bombs_are_refused_from_their_headers_with_memory_flat(
+        served_gateway, preoperative) -> None:
+    process, http, _, _ = served_gateway
+    bombs = _bombs()
+    before = _peak_rss_mb(process.process.pid)
+    for name, files in bombs.items():
+        started = time.monotonic()
+        reply = _post_text(http, json.dumps(preoperative), files)
+        elapsed = time.monotonic() - started
+        assert reply.status_code == 400, (name, reply.text[:300])
+        text = json.dumps(reply.json()["error"])
+        assert "4096" in text or "unpacks (Deflated transfer syntax) past the limit" in text, \
+            (name, text[:400])
+        assert elapsed < 10, f"{name}: {elapsed:.1f} s"
+    grown = _peak_rss_mb(process.process.pid) - before
+    print(f"gateway peak RSS {before:.0f} MB before the bombs, +{grown:.0f} MB after")
+    assert grown < 150, f"the gateway's peak memory grew {grown:.0f} MB"
