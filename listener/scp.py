@@ -41,6 +41,7 @@ TRANSFER_SYNTAXES = [
 ]
 _HEADER_TAGS = ["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
                 "AccessionNumber"]
+STUDY_LOCKS = 64
 # A-ASSOCIATE-RJ: rejected-permanent, by the service user, calling AE title not recognised
 _REJECT_CALLER = (0x01, 0x01, 0x03)
 
@@ -62,8 +63,9 @@ class StoreSCP:
         self.spool = spool
         self.store = store
         self.on_instance = on_instance
-        self._study_locks: dict[str, threading.Lock] = {}
-        self._locks_lock = threading.Lock()
+        # one lock per study (the byte limit is checked and the instance stored under it),
+        # taken from a fixed set so that their number does not grow with the studies seen
+        self._study_locks = [threading.Lock() for _ in range(STUDY_LOCKS)]
         ae = AE(ae_title=config.ae_title)
         ae.maximum_associations = config.max_associations
         ae.maximum_pdu_size = config.max_pdu_bytes
@@ -118,8 +120,7 @@ class StoreSCP:
         return 0x0000
 
     def _lock(self, key: str) -> threading.Lock:
-        with self._locks_lock:
-            return self._study_locks.setdefault(key, threading.Lock())
+        return self._study_locks[int(key[:8], 16) % STUDY_LOCKS]
 
     def _store(self, event: evt.Event) -> Dataset | int:
         try:

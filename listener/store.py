@@ -238,7 +238,9 @@ class Store:
             return state
 
     def study_bytes(self, study_key: str) -> int:
-        row = self._db.execute("SELECT bytes FROM studies WHERE key=?", (study_key,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT bytes FROM studies WHERE key=?",
+                                   (study_key,)).fetchone()
         return int(row["bytes"]) if row is not None else 0
 
     def study(self, key: str) -> Study | None:

@@ -3,6 +3,7 @@ database's migrations and life of a study, the export outcomes (against real soc
 
 from __future__ import annotations
 
+import copy
 import socket
 import sqlite3
 from pathlib import Path
@@ -193,3 +194,42 @@ def test_a_destination_that_does_not_resolve_is_retried(tmp_path: Path) -> None:
     worker._export(export)
     (export,) = store.exports("s1")
     assert export.state is ExportState.PENDING and export.attempts == 1, export
+
+
+def test_the_scp_answers_failure_statuses_and_stores_what_it_acknowledges(tmp_path: Path
+                                                                          ) -> None:
+    """The real SCP on a loopback port, pynetdicom as the sender: success only once the file
+    and its row are there; 0xA900 for an instance without a Study Instance UID; 0xA700 once
+    the study would pass its byte limit (the sender may retry later)."""
+    import numpy as np
+    from pynetdicom import AE
+
+    from cervixai.dicom.writer import series_datasets
+    from listener.scp import StoreSCP
+
+    c = config(tmp_path, ALLOWED_CALLERS="TEST@127.0.0.1", DICOM_PORT=str(closed_port()),
+               MAX_STUDY_BYTES="60000")
+    spool, store = Spool(c.spool), Store(c.database)
+    scp = StoreSCP(c, spool, store)
+    scp.start()
+    try:
+        datasets = series_datasets(np.random.default_rng(0).uniform(0, 100, (4, 128, 128)))
+        ae = AE(ae_title="TEST")
+        ae.add_requested_context(datasets[0].SOPClassUID,
+                                 datasets[0].file_meta.TransferSyntaxUID)
+        assoc = ae.associate("127.0.0.1", scp.port, ae_title="CERVIXAI")
+        assert assoc.is_established
+        no_study = copy.deepcopy(datasets[0])
+        del no_study.StudyInstanceUID
+        statuses = [int(assoc.send_c_store(ds).Status) for ds in (no_study, *datasets)]
+        assoc.release()
+    finally:
+        scp.stop()
+    assert statuses[0] == 0xA900
+    stored = statuses[1:].count(0x0000)
+    assert 1 <= stored < 4 and set(statuses[1 + stored:]) == {0xA700}, statuses
+    key = spool.keys.key("study", datasets[0].StudyInstanceUID)
+    study = store.study(key)
+    assert study is not None and study.instances == stored
+    assert len(list((c.spool / "studies" / key).glob("*.dcm"))) == stored
+    assert not list(c.spool.rglob(f"*{datasets[0].SOPInstanceUID}*"))
