@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cervix.v1 import gateway_pb2, studies_pb2
+from cervixai.errors import DependencyUnavailable, InvalidInput, Overloaded
 from gateway.auth import current_identity
+from gateway.backends import BackendStatus
 
 
 class AuditLog:
@@ -99,3 +101,16 @@ def _entry(kind: str, request_id: str, api: str, client: str) -> dict[str, Any]:
         # set by the API's authorization for the request being handled (gateway/authz.py)
         "caller": identity.subject if (identity := current_identity.get()) else None,
     }
+
+
+def outcome_of(error: BaseException) -> tuple[str, str]:
+    """The audit status and the code a request that raised ``error`` is counted under."""
+    if isinstance(error, InvalidInput):
+        return "rejected", "INVALID_ARGUMENT"
+    if isinstance(error, BackendStatus):
+        return "refused", error.code.name
+    if isinstance(error, DependencyUnavailable):
+        return "unavailable", "UNAVAILABLE"
+    if isinstance(error, Overloaded):
+        return "shed", "RESOURCE_EXHAUSTED"
+    return "error", "INTERNAL"

@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from cervixai.errors import DependencyUnavailable, InvalidInput, Overloaded
-from gateway.audit import AuditLog
+from cervixai.errors import InvalidInput, Overloaded
+from gateway.audit import AuditLog, outcome_of
 from gateway.backends import Backends
 from gateway.config import GatewayConfig
 from gateway.metrics import ASSESSMENTS, IN_FLIGHT, UPLOAD_BYTES
@@ -78,14 +78,8 @@ class Gateway:
             reply = render(result)
             status, code = "ok", "OK"
             return reply
-        except InvalidInput:
-            status, code = "rejected", "INVALID_ARGUMENT"
-            raise
-        except DependencyUnavailable:
-            status, code = "unavailable", "UNAVAILABLE"
-            raise
-        except Overloaded:
-            status, code = "shed", "RESOURCE_EXHAUSTED"
+        except BaseException as e:
+            status, code = outcome_of(e)
             raise
         finally:
             if admitted:

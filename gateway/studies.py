@@ -16,9 +16,9 @@ import logging
 import time
 
 from cervix.v1 import studies_pb2
-from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput, Overloaded
-from gateway.audit import AuditLog
-from gateway.backends import Backends, BackendStatus
+from cervixai.errors import FieldViolation, InvalidInput
+from gateway.audit import AuditLog, outcome_of
+from gateway.backends import Backends
 from gateway.request import ClinicalParsed, ClinicalRejection, StudyKey
 
 log = logging.getLogger(__name__)
@@ -62,17 +62,8 @@ class Studies:
                                                 self._budget(deadline_seconds))
             status, code = "ok", "OK"
             return study
-        except InvalidInput:
-            status, code = "rejected", "INVALID_ARGUMENT"
-            raise
-        except BackendStatus as e:
-            status, code = "refused", e.code.name
-            raise
-        except DependencyUnavailable:
-            status, code = "unavailable", "UNAVAILABLE"
-            raise
-        except Overloaded:
-            status, code = "shed", "RESOURCE_EXHAUSTED"
+        except BaseException as e:
+            status, code = outcome_of(e)
             raise
         finally:
             elapsed = time.monotonic() - started
