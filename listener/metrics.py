@@ -7,7 +7,8 @@ from prometheus_client import Counter, Gauge
 
 ASSOCIATIONS = Counter("cervixai_listener_associations_total",
                        "DICOM associations requested, by outcome (accepted; rejected_caller: not "
-                       "on the allow-list; rejected_busy: the association limit)", ["outcome"])
+                       "on the allow-list; rejected: another called AE title, or the "
+                       "association limit)", ["outcome"])
 INSTANCES = Counter("cervixai_listener_instances_total",
                     "C-STORE requests, by outcome (stored, or the refusal's reason)",
                     ["outcome"])

@@ -86,7 +86,8 @@ class StoreSCP:
             log.warning("CERVIXAI_LISTENER_ALLOWED_CALLERS is empty: every association is "
                         "refused")
         handlers: list[Any] = [(evt.EVT_REQUESTED, self._requested), (evt.EVT_C_ECHO, self._echo),
-                    (evt.EVT_C_STORE, self._store), (evt.EVT_ACCEPTED, self._accepted)]
+                    (evt.EVT_C_STORE, self._store), (evt.EVT_ACCEPTED, self._accepted),
+                    (evt.EVT_REJECTED, self._rejected)]
         self._server = self.ae.start_server((self.config.server.host, self.config.dicom_port),
                                             block=False, evt_handlers=handlers)
         log.info("DICOM: %s listening on %s:%d", self.config.ae_title, self.config.server.host,
@@ -114,6 +115,10 @@ class StoreSCP:
 
     def _accepted(self, event: evt.Event) -> None:
         ASSOCIATIONS.labels("accepted").inc()
+
+    def _rejected(self, event: evt.Event) -> None:
+        """pynetdicom's own rejections: a wrong called AE title, the association limit."""
+        ASSOCIATIONS.labels("rejected").inc()
 
     def _echo(self, event: evt.Event) -> int:
         ECHOES.inc()

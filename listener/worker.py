@@ -149,6 +149,11 @@ class Worker:
         if record is None:   # withdrawn meanwhile: wait for it again
             self.store.set_state(study.key, State.AWAITING_CLINICAL, clinical_received=False)
             return
+        keys = self.store.instance_keys(study.key)
+        if not keys or not all(self.spool.instance_path(study.key, k).is_file() for k in keys):
+            ASSESSMENTS.labels("failed").inc()
+            self._fail(study, "instances of the study are missing from the spool")
+            return
         header = gateway_pb2.AssessHeader(
             stage=common_pb2.Stage.Name(record.stage),
             clinical=clinical_pb2.ClinicalRecord.FromString(record.clinical),

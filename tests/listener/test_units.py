@@ -202,6 +202,7 @@ def test_the_scp_answers_failure_statuses_and_stores_what_it_acknowledges(tmp_pa
     and its row are there; 0xA900 for an instance without a Study Instance UID; 0xA700 once
     the study would pass its byte limit (the sender may retry later)."""
     import numpy as np
+    from prometheus_client import REGISTRY
     from pynetdicom import AE
 
     from cervixai.dicom.writer import series_datasets
@@ -217,6 +218,13 @@ def test_the_scp_answers_failure_statuses_and_stores_what_it_acknowledges(tmp_pa
         ae = AE(ae_title="TEST")
         ae.add_requested_context(datasets[0].SOPClassUID,
                                  datasets[0].file_meta.TransferSyntaxUID)
+        def count(outcome: str) -> float:
+            return REGISTRY.get_sample_value("cervixai_listener_associations_total",
+                                             {"outcome": outcome}) or 0.0
+
+        rejected = count("rejected")
+        wrong = ae.associate("127.0.0.1", scp.port, ae_title="NOTCERVIXAI")
+        assert wrong.is_rejected and count("rejected") == rejected + 1
         assoc = ae.associate("127.0.0.1", scp.port, ae_title="CERVIXAI")
         assert assoc.is_established
         no_study = copy.deepcopy(datasets[0])
