@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import ssl
 import sys
-import threading
-import time
 
 import uvicorn
 
@@ -16,6 +12,7 @@ from cervix.v1 import gateway_pb2_grpc, studies_pb2_grpc
 from cervixai.service import configure_logging, create_server
 from cervixai.service.components import GATEWAY, LISTENER
 from cervixai.service.model import set_build_info
+from cervixai.service.tls import watch_ssl_context
 from gateway.auth import Authenticator
 from gateway.authz import GrpcAuthorization
 from gateway.config import GatewayConfig
@@ -72,7 +69,8 @@ def main() -> int:
         timeout_graceful_shutdown=int(config.grpc.grace_seconds),
         ssl_certfile=config.http_tls_cert, ssl_keyfile=config.http_tls_key))
     if config.http_tls_cert and config.http_tls_key:
-        watch_http_certificate(server, config.http_tls_cert, config.http_tls_key)
+        watch_ssl_context(lambda: server.config.ssl if server.config.loaded else None,
+                          config.http_tls_cert, config.http_tls_key, "HTTPS")
     scheme = "https" if config.http_tls_cert else "http"
     log.info("HTTP on %s://%s:%d/, gRPC on %s; backends: %s", scheme, config.http_host,
              config.http_port, grpc_app.address,
@@ -89,39 +87,6 @@ def main() -> int:
         grpc_app.stop()
         gateway.close()
     return 0
-
-
-CERTIFICATE_CHECK_SECONDS = 5.0
-
-
-def watch_http_certificate(server: uvicorn.Server, cert: str, key: str) -> None:
-    """Load the HTTPS certificate again into the listener's SSL context when its files change
-    (a rotated Kubernetes secret): new handshakes get it, open connections go on."""
-
-    def mtimes() -> tuple[int, ...]:
-        try:
-            return os.stat(cert).st_mtime_ns, os.stat(key).st_mtime_ns
-        except OSError:
-            return ()
-
-    def watch() -> None:
-        seen = mtimes()
-        while True:
-            time.sleep(CERTIFICATE_CHECK_SECONDS)
-            now = mtimes()
-            context = server.config.ssl if server.config.loaded else None
-            if now == seen or not now or context is None:
-                continue
-            try:
-                context.load_cert_chain(cert, key)
-            except (OSError, ssl.SSLError) as e:
-                log.error("the HTTPS certificate files changed but cannot be loaded (%s); "
-                          "keeping the current one", type(e).__name__)
-                continue
-            seen = now
-            log.info("HTTPS certificate files changed: new connections use the new certificate")
-
-    threading.Thread(target=watch, name="https-certificate", daemon=True).start()
 
 
 def exposure_refusal(config: GatewayConfig) -> str | None:

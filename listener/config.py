@@ -105,6 +105,15 @@ class ListenerConfig:
     gateway_tls_ca: Path | None = None
     assess_seconds: float = 130.0
     destination: Destination | None = None
+    # DICOM over TLS (PS3.15 Annex B): the SCP's certificate (and the CA its callers' must come
+    # from, for mutual TLS); the CA a destination's certificate must come from (and this
+    # listener's client certificate, when the PACS asks for one)
+    dicom_tls_cert: str | None = None
+    dicom_tls_key: str | None = None
+    dicom_tls_client_ca: str | None = None
+    destination_tls_ca: str | None = None
+    destination_tls_cert: str | None = None
+    destination_tls_key: str | None = None
     stow_url: str = ""
     stow_token_file: Path | None = None
     export_attempts: int = 6
@@ -129,6 +138,15 @@ class ListenerConfig:
             raise ValueError(f"{PREFIX}{bad[0]} is out of range (docs/pacs.md)")
         if self.stow_url and not re.match(r"https?://", self.stow_url):
             raise ValueError(f"{PREFIX}_STOW_URL must be an http(s) URL")
+        for pair in (("DICOM_TLS_CERT", "DICOM_TLS_KEY"),
+                     ("DESTINATION_TLS_CERT", "DESTINATION_TLS_KEY")):
+            given = [getattr(self, name.lower()) is not None for name in pair]
+            if any(given) and not all(given):
+                raise ValueError(f"{PREFIX}_{pair[0]} and {PREFIX}_{pair[1]} go together")
+        if self.dicom_tls_client_ca and not self.dicom_tls_cert:
+            raise ValueError(f"{PREFIX}_DICOM_TLS_CLIENT_CA needs {PREFIX}_DICOM_TLS_CERT/KEY")
+        if self.destination_tls_cert and not self.destination_tls_ca:
+            raise ValueError(f"{PREFIX}_DESTINATION_TLS_CERT needs {PREFIX}_DESTINATION_TLS_CA")
 
     @property
     def database(self) -> Path:
@@ -188,4 +206,10 @@ class ListenerConfig:
                                               base.export_backoff_max_seconds),
             network_timeout_seconds=number("NETWORK_TIMEOUT_SECONDS",
                                            base.network_timeout_seconds),
+            dicom_tls_cert=get("DICOM_TLS_CERT") or None,
+            dicom_tls_key=get("DICOM_TLS_KEY") or None,
+            dicom_tls_client_ca=get("DICOM_TLS_CLIENT_CA") or None,
+            destination_tls_ca=get("DESTINATION_TLS_CA") or None,
+            destination_tls_cert=get("DESTINATION_TLS_CERT") or None,
+            destination_tls_key=get("DESTINATION_TLS_KEY") or None,
         )

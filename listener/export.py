@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import ssl
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -52,14 +53,17 @@ def classify_status(code: int) -> Outcome:
 
 
 def send_c_store(path: Path, destination: Destination, calling_ae_title: str,
-                 timeout_seconds: float) -> Attempt:
+                 timeout_seconds: float, tls: ssl.SSLContext | None = None) -> Attempt:
+    """One C-STORE; over TLS when ``tls`` is given (the destination's certificate verified for
+    its host name)."""
     dataset = pydicom.dcmread(path)
     ae = AE(ae_title=calling_ae_title)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_seconds
     ae.connection_timeout = timeout_seconds
     for sop_class in RESULT_CLASSES:
         ae.add_requested_context(sop_class, _SYNTAXES)
-    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title,
+                         tls_args=(tls, destination.host) if tls is not None else None)
     if not assoc.is_established:
         if assoc.is_rejected and assoc.acceptor.primitive is not None:
             result = assoc.acceptor.primitive.result

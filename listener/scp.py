@@ -6,6 +6,8 @@ decodes without loss — uncompressed (implicit and explicit little endian, expl
 deflated, RLE, JPEG Lossless, JPEG-LS lossless and near-lossless, JPEG 2000 (lossless and
 either; ingestion refuses a lossy codestream by what it contains). Lossy-only syntaxes (JPEG
 Baseline / Extended) are not offered, so a sender that has both converts or sends uncompressed.
+With ``CERVIXAI_LISTENER_DICOM_TLS_CERT`` / ``_KEY`` the port speaks DICOM over TLS (PS3.15 Annex
+B; ``_DICOM_TLS_CLIENT_CA``: callers must present a certificate that CA signed).
 Other SOP classes are refused at negotiation (the presentation context is rejected). An instance
 the SCP cannot take gets a DIMSE failure status with an error comment: 0xA900 (missing UIDs or a
 SOP class other than its context's), 0xA700 (the study would pass the byte limit, or the disk or
@@ -25,6 +27,7 @@ from pydicom import uid
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
 
+from cervixai.service.tls import server_ssl_context, watch_ssl_context
 from listener.config import ListenerConfig
 from listener.metrics import ASSOCIATIONS, ECHOES, INSTANCES
 from listener.spool import Spool, write_durably
@@ -88,10 +91,20 @@ class StoreSCP:
         handlers: list[Any] = [(evt.EVT_REQUESTED, self._requested), (evt.EVT_C_ECHO, self._echo),
                     (evt.EVT_C_STORE, self._store), (evt.EVT_ACCEPTED, self._accepted),
                     (evt.EVT_REJECTED, self._rejected)]
-        self._server = self.ae.start_server((self.config.server.host, self.config.dicom_port),
-                                            block=False, evt_handlers=handlers)
-        log.info("DICOM: %s listening on %s:%d", self.config.ae_title, self.config.server.host,
-                 self.port)
+        config = self.config
+        context = None
+        if config.dicom_tls_cert and config.dicom_tls_key:
+            context = server_ssl_context(config.dicom_tls_cert, config.dicom_tls_key,
+                                         config.dicom_tls_client_ca)
+            watch_ssl_context(lambda: context, config.dicom_tls_cert, config.dicom_tls_key,
+                              "DICOM TLS")
+        self._server = self.ae.start_server((config.server.host, config.dicom_port),
+                                            block=False, ssl_context=context,
+                                            evt_handlers=handlers)
+        log.info("DICOM: %s listening on %s:%d%s", config.ae_title, config.server.host,
+                 self.port, " (TLS" + (", client certificates required)"
+                                       if config.dicom_tls_client_ca else ")")
+                 if context else "")
 
     def stop(self) -> None:
         """Stop accepting associations and end the ones in progress."""

@@ -20,7 +20,7 @@ import grpc
 
 from cervix.v1 import clinical_pb2, common_pb2, gateway_pb2, gateway_pb2_grpc
 from cervixai.service.server import channel_options
-from cervixai.service.tls import ClientTLS
+from cervixai.service.tls import ClientTLS, client_ssl_context
 from listener.config import ListenerConfig
 from listener.export import Attempt, Outcome, send_c_store, send_stow
 from listener.metrics import ASSESSMENTS, EXPORTS, SPOOL_BYTES, STUDIES
@@ -219,8 +219,11 @@ class Worker:
     def _send(self, path: Path, destination: str) -> Attempt:
         config = self.config
         if config.destination is not None and destination == config.destination.name:
+            tls = (client_ssl_context(config.destination_tls_ca, config.destination_tls_cert,
+                                      config.destination_tls_key)
+                   if config.destination_tls_ca else None)
             return send_c_store(path, config.destination, config.ae_title,
-                                config.network_timeout_seconds)
+                                config.network_timeout_seconds, tls)
         token = (config.stow_token_file.read_text().strip()
                  if config.stow_token_file is not None else None)
         return send_stow(path, destination, token, config.network_timeout_seconds)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,3 +70,80 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     yield start
     for service in started:
         service.stop()
+
+class Certificates:
+    """Certificates made in the tests (cryptography): a CA, leaves it signs, PEM files."""
+
+    @staticmethod
+    def _name(common: str) -> Any:
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def ca(self, common: str) -> tuple[Any, Any]:
+        """A CA's key and self-signed certificate."""
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (x509.CertificateBuilder().subject_name(self._name(common))
+                .issuer_name(self._name(common)).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        return key, cert
+
+    def issue(self, ca: tuple[Any, Any], common: str, *, server: bool) -> tuple[bytes, bytes]:
+        """A leaf certificate and key (PEM), for a server at 127.0.0.1 / localhost or a
+        client."""
+        import datetime
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        ca_key, ca_cert = ca
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        builder = (x509.CertificateBuilder().subject_name(self._name(common))
+                   .issuer_name(ca_cert.subject).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1)))
+        if server:
+            builder = builder.add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        return (cert.public_bytes(serialization.Encoding.PEM),
+                key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+
+    @staticmethod
+    def pem(cert: Any) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
+        return bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+    @staticmethod
+    def write(path: Path, content: bytes) -> Path:
+        """Replace ``path`` atomically, as a Kubernetes secret update does."""
+        temporary = path.with_suffix(".new")
+        temporary.write_bytes(content)
+        os.replace(temporary, path)
+        return path
+
+
+@pytest.fixture
+def certificates() -> Certificates:
+    """:class:`Certificates` (conftest is not importable under importlib)."""
+    return Certificates()

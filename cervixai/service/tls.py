@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import grpc
 
 log = logging.getLogger(__name__)
 
-# how often a client looks at its certificate files' modification times
+# how often a client, or an SSL context's watcher, looks at its files' modification times
 CLIENT_CHECK_SECONDS = 5.0
 
 
@@ -109,3 +110,53 @@ class ClientTLS:
             return False
         self._checked = now
         return _mtimes(self.paths) != self._seen
+
+
+def server_ssl_context(cert: str, key: str, client_ca: str | None = None) -> ssl.SSLContext:
+    """A TLS server context (Python's ``ssl``: the gateway's HTTPS, the listener's DICOM):
+    TLS 1.2 or later, mutual when ``client_ca`` is given."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    if client_ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(client_ca)
+    return context
+
+
+def client_ssl_context(ca: str, cert: str | None = None, key: str | None = None
+                       ) -> ssl.SSLContext:
+    """A TLS client context verifying the server against ``ca``, presenting ``cert`` when
+    given (mutual TLS)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert and key:
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def watch_ssl_context(context: Callable[[], ssl.SSLContext | None], cert: str, key: str,
+                      name: str) -> None:
+    """Load ``cert`` and ``key`` again into the live context when their files change (a rotated
+    Kubernetes secret): new handshakes get them, open connections go on. ``context`` returns
+    the context once it exists (a server may create it after this is called)."""
+
+    def watch() -> None:
+        seen = _mtimes([cert, key])
+        while True:
+            time.sleep(CLIENT_CHECK_SECONDS)
+            now = _mtimes([cert, key])
+            live = context()
+            if now == seen or -1 in now or live is None:
+                continue
+            try:
+                live.load_cert_chain(cert, key)
+            except (OSError, ssl.SSLError) as e:
+                log.error("%s: the certificate files changed but cannot be loaded (%s); "
+                          "keeping the current one", name, type(e).__name__)
+                continue
+            seen = now
+            log.info("%s: certificate files changed: new connections use the new certificate",
+                     name)
+
+    threading.Thread(target=watch, name=f"{name}-certificate", daemon=True).start()

@@ -7,6 +7,7 @@ import copy
 import socket
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -241,3 +242,62 @@ def test_the_scp_answers_failure_statuses_and_stores_what_it_acknowledges(tmp_pa
     assert study is not None and study.instances == stored
     assert len(list((c.spool / "studies" / key).glob("*.dcm"))) == stored
     assert not list(c.spool.rglob(f"*{datasets[0].SOPInstanceUID}*"))
+
+
+def test_dicom_over_tls_in_and_out(tmp_path: Path, certificates: Any) -> None:
+    """The SCP over TLS with client certificates required (PS3.15 Annex B): a caller with a
+    certificate of the CA echoes, one without gets no association; the C-STORE SCU sends a
+    result over TLS to a TLS storage SCP, verifying it."""
+    import ssl
+
+    from pynetdicom import AE, evt
+
+    from cervixai.service.tls import client_ssl_context, server_ssl_context
+    from listener.scp import StoreSCP
+
+    c = certificates
+    ca = c.ca("hospital CA")
+    ca_file = c.write(tmp_path / "ca.pem", c.pem(ca[1]))
+    files = {}
+    for name, server in (("listener", True), ("modality", False), ("pacs", True)):
+        cert, key = c.issue(ca, name, server=server)
+        files[name] = (str(c.write(tmp_path / f"{name}.crt", cert)),
+                       str(c.write(tmp_path / f"{name}.key", key)))
+    listener = config(tmp_path, ALLOWED_CALLERS="MODALITY@127.0.0.1",
+                      DICOM_PORT=str(closed_port()), DICOM_TLS_CERT=files["listener"][0],
+                      DICOM_TLS_KEY=files["listener"][1], DICOM_TLS_CLIENT_CA=str(ca_file))
+    scp = StoreSCP(listener, Spool(listener.spool), Store(listener.database))
+    scp.start()
+    try:
+        def echo(context: ssl.SSLContext) -> bool:
+            ae = AE(ae_title="MODALITY")
+            ae.add_requested_context("1.2.840.10008.1.1")
+            assoc = ae.associate("127.0.0.1", scp.port, ae_title="CERVIXAI",
+                                 tls_args=(context, "localhost"))
+            ok = assoc.is_established and int(assoc.send_c_echo().Status) == 0
+            if assoc.is_established:
+                assoc.release()
+            return bool(ok)
+
+        assert echo(client_ssl_context(str(ca_file), *files["modality"]))
+        assert not echo(client_ssl_context(str(ca_file)))      # no client certificate
+    finally:
+        scp.stop()
+    # out: the exporter to a storage SCP that serves TLS
+    received = []
+    pacs = AE(ae_title="PACS")
+    pacs.add_supported_context("1.2.840.10008.5.1.4.1.1.66.4")
+    port = closed_port()
+    server = pacs.start_server(
+        ("127.0.0.1", port), block=False,
+        ssl_context=server_ssl_context(*files["pacs"], client_ca=str(ca_file)),
+        evt_handlers=[(evt.EVT_C_STORE, lambda e: received.append(e.dataset) or 0x0000)])
+    try:
+        destination = Destination("PACS", "localhost", port)
+        tls = client_ssl_context(str(ca_file), *files["listener"])
+        attempt = send_c_store(result_file(tmp_path), destination, "CERVIXAI", 5, tls)
+        assert attempt.outcome is Outcome.SENT and len(received) == 1
+        plaintext = send_c_store(result_file(tmp_path), destination, "CERVIXAI", 5)
+        assert plaintext.outcome is Outcome.TRANSIENT and len(received) == 1
+    finally:
+        server.shutdown()

@@ -5,8 +5,6 @@ health port answers the kubelet; the gateway presents its client certificate to 
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import ssl
 import time
@@ -16,64 +14,9 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cervixai.processes import ServiceProcess, free_port
-
-Key = ec.EllipticCurvePrivateKey
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def make_ca(common: str) -> tuple[Key, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(_name(common)).issuer_name(_name(common))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    return key, cert
-
-
-def issue(ca: tuple[Key, x509.Certificate], common: str, *, server: bool
-          ) -> tuple[bytes, bytes]:
-    """A leaf certificate and key (PEM): for a server at 127.0.0.1 / localhost, or a client."""
-    ca_key, ca_cert = ca
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (x509.CertificateBuilder().subject_name(_name(common))
-               .issuer_name(ca_cert.subject).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5))
-               .not_valid_after(now + datetime.timedelta(days=1)))
-    if server:
-        builder = builder.add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()))
-
-
-def pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def write(path: Path, content: bytes) -> Path:
-    """Replace ``path`` atomically, as a Kubernetes secret update does."""
-    temporary = path.with_suffix(".new")
-    temporary.write_bytes(content)
-    os.replace(temporary, path)
-    return path
 
 
 def check(port: int, root: bytes | None, client: tuple[bytes, bytes] | None = None) -> Any:
@@ -94,15 +37,16 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 @pytest.fixture
-def pki(tmp_path: Path) -> dict[str, Any]:
-    ca, other = make_ca("cervixai test CA"), make_ca("another CA")
-    server_cert, server_key = issue(ca, "cervixai-listener", server=True)
-    return {"ca": ca, "other": other,
-            "ca_file": write(tmp_path / "ca.pem", pem(ca[1])),
-            "cert_file": write(tmp_path / "tls.crt", server_cert),
-            "key_file": write(tmp_path / "tls.key", server_key),
-            "client": issue(ca, "cervixai-gateway", server=False),
-            "stranger": issue(other, "someone", server=False)}
+def pki(tmp_path: Path, certificates: Any) -> dict[str, Any]:
+    c = certificates
+    ca, other = c.ca("cervixai test CA"), c.ca("another CA")
+    server_cert, server_key = c.issue(ca, "cervixai-listener", server=True)
+    return {"ca": ca, "other": other, "certs": c,
+            "ca_file": c.write(tmp_path / "ca.pem", c.pem(ca[1])),
+            "cert_file": c.write(tmp_path / "tls.crt", server_cert),
+            "key_file": c.write(tmp_path / "tls.key", server_key),
+            "client": c.issue(ca, "cervixai-gateway", server=False),
+            "stranger": c.issue(other, "someone", server=False)}
 
 
 def start_listener(tmp_path: Path, pki: dict[str, Any]) -> tuple[ServiceProcess, int]:
@@ -125,17 +69,17 @@ def test_mutual_tls_refuses_clients_without_a_trusted_certificate_and_rotates(
         tmp_path: Path, pki: dict[str, Any]) -> None:
     process, port = start_listener(tmp_path, pki)
     try:
-        ca = pem(pki["ca"][1])
+        ca = pki["certs"].pem(pki["ca"][1])
         assert check(port, ca, pki["client"]) == SERVING
         assert check(port, ca) == grpc.StatusCode.UNAVAILABLE                  # no certificate
         assert check(port, ca, pki["stranger"]) == grpc.StatusCode.UNAVAILABLE  # another CA's
         # the server's certificate rotated in place (now from the other CA): new connections get
         # it, without a restart; a client trusting only the old CA no longer connects
-        other_ca = pem(pki["other"][1])
+        other_ca = pki["certs"].pem(pki["other"][1])
         assert check(port, other_ca, pki["client"]) == grpc.StatusCode.UNAVAILABLE
-        cert, key = issue(pki["other"], "cervixai-listener", server=True)
-        write(pki["key_file"], key)
-        write(pki["cert_file"], cert)
+        cert, key = pki["certs"].issue(pki["other"], "cervixai-listener", server=True)
+        pki["certs"].write(pki["key_file"], key)
+        pki["certs"].write(pki["cert_file"], cert)
         time.sleep(0.1)
         assert check(port, other_ca, pki["client"]) == SERVING
         assert check(port, ca, pki["client"]) == grpc.StatusCode.UNAVAILABLE
@@ -147,8 +91,8 @@ def test_mutual_tls_refuses_clients_without_a_trusted_certificate_and_rotates(
 def test_the_gateway_presents_its_client_certificate(tmp_path: Path, pki: dict[str, Any]
                                                      ) -> None:
     listener, port = start_listener(tmp_path, pki)
-    cert_file = write(tmp_path / "gateway.crt", pki["client"][0])
-    key_file = write(tmp_path / "gateway.key", pki["client"][1])
+    cert_file = pki["certs"].write(tmp_path / "gateway.crt", pki["client"][0])
+    key_file = pki["certs"].write(tmp_path / "gateway.key", pki["client"][1])
     gateways = []
     try:
         answers = {}
@@ -191,7 +135,9 @@ def test_the_gateway_serves_https_and_picks_up_a_rotated_certificate(
     gateway = ServiceProcess("gateway", int(env["CERVIXAI_GATEWAY_PORT"]), env,
                              tmp_path / "gateway.log")
     url = f"https://127.0.0.1:{http_port}/healthz"
-    ca_file, other_file = pki["ca_file"], write(tmp_path / "other.pem", pem(pki["other"][1]))
+    certs = pki["certs"]
+    ca_file, other_file = pki["ca_file"], certs.write(tmp_path / "other.pem",
+                                                      certs.pem(pki["other"][1]))
 
     def get(trusted: Path) -> httpx.Response | str:
         try:
@@ -212,9 +158,9 @@ def test_the_gateway_serves_https_and_picks_up_a_rotated_certificate(
         assert get(other_file) == "ConnectError"        # the client verifies the certificate
         with pytest.raises(httpx.TransportError):
             httpx.get(url.replace("https", "http", 1), timeout=5)   # no plaintext beside it
-        cert, key = issue(pki["other"], "cervixai-gateway", server=True)
-        write(pki["key_file"], key)
-        write(pki["cert_file"], cert)
+        cert, key = pki["certs"].issue(pki["other"], "cervixai-gateway", server=True)
+        pki["certs"].write(pki["key_file"], key)
+        pki["certs"].write(pki["cert_file"], cert)
         for _ in range(40):   # checked every 5 s
             if isinstance(get(other_file), httpx.Response):
                 break
