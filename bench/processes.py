@@ -31,13 +31,6 @@ from cervixai.processes import ServiceProcess, free_port
 from cervixai.service.components import COMPONENTS
 
 
-def peak_mb(process: ServiceProcess) -> float:
-    for line in Path(f"/proc/{process.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
-
-
 def largest_study() -> list[tuple[str, bytes]]:
     rng = np.random.default_rng(0)
     volume = rng.uniform(0, 1000, (64, 512, 512))
@@ -82,7 +75,7 @@ def main() -> int:
 
         def record_peaks(label: str) -> None:
             for name, process in processes.items():
-                table.setdefault(name, {})[label] = round(peak_mb(process))
+                table.setdefault(name, {})[label] = round(process.peak_rss_mb())
 
         record_peaks("started")
         with ThreadPoolExecutor(args.concurrency) as pool:

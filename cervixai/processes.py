@@ -64,6 +64,13 @@ class ServiceProcess:
                                        f"{self._tail()}")
                 time.sleep(0.2)
 
+    def peak_rss_mb(self) -> float:
+        """The process's peak resident memory so far (VmHWM, the kernel's own count; Linux)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError(f"no VmHWM for {self.module}")
+
     def terminate(self) -> None:
         """Ask the process to drain and stop (SIGTERM), once: a second SIGTERM could arrive
         while the interpreter shuts down, when Python has restored the default handler."""

@@ -51,7 +51,7 @@ from cervixai.errors import DependencyUnavailable, FieldViolation, InvalidInput,
 from cervixai.service import channel_options, violations_from_error
 from cervixai.service.components import LISTENER, MODEL_SERVICES
 from cervixai.service.server import LONGEST_CALL_SECONDS
-from cervixai.service.tls import ClientTLS
+from cervixai.service.tls import ClientTLS, open_channel
 from gateway.config import BackendConfig, GatewayConfig
 from gateway.metrics import BACKEND_ERRORS
 
@@ -200,10 +200,7 @@ class Backend:
         self.breaker = Breaker(lambda: self.ready(timeout=0.5))
 
     def _new_channel(self) -> grpc.Channel:
-        if self._tls is None:
-            return grpc.insecure_channel(self.config.address, options=self._options)
-        return grpc.secure_channel(self.config.address, self._tls.credentials(),
-                                   options=self._options)
+        return open_channel(self.config.address, self._options, self._tls)
 
     def _refresh(self) -> None:
         """A new channel when the TLS files changed (a rotated secret); the old one closes once

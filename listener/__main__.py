@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     set_build_info(LISTENER)
     worker = Worker(config, spool, store)
-    scp = StoreSCP(config, spool, store, on_instance=lambda key: None)
+    scp = StoreSCP(config, spool, store)
     servicer = StudiesServicer(store, spool.keys, worker.wake)
     app = create_server(config.server, LISTENER.name,
                         [(studies_pb2_grpc.add_StudiesServicer_to_server, servicer)],

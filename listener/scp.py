@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pydicom
@@ -58,14 +57,12 @@ def _status(code: int, comment: str, reason: str) -> Dataset:
 
 
 class StoreSCP:
-    """The listener's DICOM side; ``on_instance`` is told of each stored instance's study key."""
+    """The listener's DICOM side."""
 
-    def __init__(self, config: ListenerConfig, spool: Spool, store: Store,
-                 on_instance: Callable[[str], None] = lambda key: None) -> None:
+    def __init__(self, config: ListenerConfig, spool: Spool, store: Store) -> None:
         self.config = config
         self.spool = spool
         self.store = store
-        self.on_instance = on_instance
         # one lock per study (the byte limit is checked and the instance stored under it),
         # taken from a fixed set so that their number does not grow with the studies seen
         self._study_locks = [threading.Lock() for _ in range(STUDY_LOCKS)]
@@ -176,5 +173,4 @@ class StoreSCP:
                 log.error("could not store an instance (%s)", type(e).__name__)
                 return _status(0xA700, "the listener could not store it now", "storage_error")
         INSTANCES.labels("stored").inc()
-        self.on_instance(study)
         return 0x0000

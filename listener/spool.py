@@ -96,9 +96,9 @@ class Spool:
     def remove_instances(self, study: str) -> None:
         shutil.rmtree(self.root / "studies" / study, ignore_errors=True)
 
-    def bytes_used(self) -> int:
-        return sum(p.stat().st_size for folder in ("studies", "results")
-                   for p in (self.root / folder).rglob("*.dcm"))
+    def result_bytes(self, study: str) -> int:
+        """The size of a study's result objects waiting to be sent."""
+        return sum(p.stat().st_size for p in (self.root / "results" / study).glob("*.dcm"))
 
     def writable(self) -> bool:
         """Whether a file can be written and synced here now (readiness)."""

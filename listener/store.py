@@ -268,6 +268,12 @@ class Store:
                      bool(row["clinical_received"]), row["attempts"], row["next_attempt_at"],
                      row["late_instances"])
 
+    def instance_bytes(self) -> int:
+        """Bytes of every received instance on the spool (a row per file while it is there)."""
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(SUM(bytes), 0) FROM instances")
+                       .fetchone()[0])
+
     def instance_keys(self, study_key: str) -> list[str]:
         with self._lock:
             return [r["key"] for r in self._db.execute(

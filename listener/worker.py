@@ -20,7 +20,7 @@ import grpc
 
 from cervix.v1 import clinical_pb2, common_pb2, gateway_pb2, gateway_pb2_grpc
 from cervixai.service.server import channel_options
-from cervixai.service.tls import ClientTLS, client_ssl_context
+from cervixai.service.tls import ClientTLS, client_ssl_context, open_channel
 from listener.config import ListenerConfig
 from listener.export import Attempt, Outcome, send_c_store, send_stow
 from listener.metrics import ASSESSMENTS, EXPORTS, SPOOL_BYTES, STUDIES
@@ -62,11 +62,8 @@ class Worker:
         self._connect()
 
     def _connect(self) -> None:
-        options = channel_options(512 * 1024 * 1024)
-        self._channel = (grpc.secure_channel(self.config.gateway_address,
-                                             self._tls.credentials(), options=options)
-                         if self._tls is not None
-                         else grpc.insecure_channel(self.config.gateway_address, options=options))
+        self._channel = open_channel(self.config.gateway_address,
+                                     channel_options(512 * 1024 * 1024), self._tls)
         self._gateway = gateway_pb2_grpc.GatewayStub(self._channel)  # type: ignore[no-untyped-call]
 
     def start(self) -> None:
@@ -129,10 +126,10 @@ class Worker:
 
     # -- assessment ------------------------------------------------------------------------
 
-    def _chunks(self, study: Study, header: gateway_pb2.AssessHeader
+    def _chunks(self, study: Study, keys: list[str], header: gateway_pb2.AssessHeader
                 ) -> Iterator[gateway_pb2.AssessChunk]:
         yield gateway_pb2.AssessChunk(header=header)
-        for key in self.store.instance_keys(study.key):
+        for key in keys:
             data = self.spool.instance_path(study.key, key).read_bytes()
             for offset in range(0, max(len(data), 1), CHUNK_BYTES):
                 yield gateway_pb2.AssessChunk(file_chunk=gateway_pb2.DicomFileChunk(
@@ -162,7 +159,7 @@ class Worker:
             self._channel.close()
             self._connect()
         try:
-            response = self._gateway.AssessStream(self._chunks(study, header),
+            response = self._gateway.AssessStream(self._chunks(study, keys, header),
                                                   timeout=self.config.assess_seconds,
                                                   metadata=self._metadata())
         except grpc.RpcError as e:
@@ -182,10 +179,6 @@ class Worker:
             ASSESSMENTS.labels(outcome).inc()
             log.warning("the gateway %s a study: %s", outcome, code.name)
             self._fail(study, f"assessment {outcome} ({code.name}): {text}"[:2000])
-            return
-        except OSError as e:   # a spool file vanished or cannot be read
-            ASSESSMENTS.labels("failed").inc()
-            self._fail(study, f"the spool could not be read ({type(e).__name__})")
             return
         kinds = []
         for result in response.result_objects:
@@ -208,11 +201,14 @@ class Worker:
         log.info("assessed a study (request %s): %s to %d destination(s)", response.request_id,
                  ", ".join(kinds) or "no result objects", len(destinations))
 
-    def _fail(self, study: Study, error: str) -> None:
+    def _fail(self, study: Study, error: str, state: State = State.FAILED,
+              now: float | None = None) -> None:
+        """End a study without results: its record, instances and files are deleted; its
+        status row says why."""
         self.store.delete_records_of(study)
         self.spool.remove_study(study.key)
         self.store.forget_instances(study.key)
-        self.store.set_state(study.key, State.FAILED, error=error)
+        self.store.set_state(study.key, state, error=error, now=now)
 
     # -- exports ---------------------------------------------------------------------------
 
@@ -277,12 +273,8 @@ class Worker:
         horizon = now - self.config.expire_seconds
         for study in self.store.studies(*GATHERING):
             if max(study.updated_at, study.last_instance_at or 0.0) < horizon:
-                self.store.delete_records_of(study)
-                self.spool.remove_study(study.key)
-                self.store.forget_instances(study.key)
-                self.store.set_state(study.key, State.EXPIRED, error=(
-                    "the images and the clinical record did not meet within "
-                    f"{self.config.expire_seconds:.0f} s"), now=now)
+                self._fail(study, "the images and the clinical record did not meet within "
+                           f"{self.config.expire_seconds:.0f} s", State.EXPIRED, now)
                 log.info("a study expired (state %s)", study.state.value)
         self.store.expire_records(horizon)
         self.store.purge_finished(now - self.config.status_retention_seconds)
@@ -290,5 +282,6 @@ class Worker:
     def _report(self) -> None:
         for state, count in self.store.counts_by_state().items():
             STUDIES.labels(state.value).set(count)
-        SPOOL_BYTES.set(self.spool.bytes_used())
+        results = sum(self.spool.result_bytes(s.key) for s in self.store.studies(State.EXPORTING))
+        SPOOL_BYTES.set(self.store.instance_bytes() + results)
 

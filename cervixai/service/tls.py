@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -110,6 +111,14 @@ class ClientTLS:
             return False
         self._checked = now
         return _mtimes(self.paths) != self._seen
+
+
+def open_channel(address: str, options: Sequence[tuple[str, Any]], tls: ClientTLS | None
+                 ) -> grpc.Channel:
+    """A client channel: TLS with ``tls``'s credentials (read now), plaintext without."""
+    if tls is None:
+        return grpc.insecure_channel(address, options=options)
+    return grpc.secure_channel(address, tls.credentials(), options=options)
 
 
 def server_ssl_context(cert: str, key: str, client_ca: str | None = None) -> ssl.SSLContext:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -156,14 +155,6 @@ def test_series_of_one_patient_and_study_are_still_chosen_among(served_gateway, 
     assert any("the upload holds 2 image series" in w for w in reply.json()["warnings"])
 
 
-def _peak_rss_mb(pid: int) -> float:
-    """The process's peak resident memory (VmHWM), from the kernel's own accounting."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
-
-
 def _bombs() -> dict[str, list[tuple[str, bytes]]]:
     """Small uploads that claim huge pixel data: a 4096×4096 frame in each encapsulated
     (compressed) transfer syntax, its codestream a few bytes; and 80 deflated 2048×2048 slices
@@ -209,7 +200,7 @@ def test_pixel_bombs_are_refused_from_their_headers_with_memory_flat(
         served_gateway, preoperative) -> None:
     process, http, _, _ = served_gateway
     bombs = _bombs()
-    before = _peak_rss_mb(process.process.pid)
+    before = process.peak_rss_mb()
     for name, files in bombs.items():
         started = time.monotonic()
         reply = _post_text(http, json.dumps(preoperative), files)
@@ -219,6 +210,6 @@ def test_pixel_bombs_are_refused_from_their_headers_with_memory_flat(
         assert "4096" in text or "unpacks (Deflated transfer syntax) past the limit" in text, \
             (name, text[:400])
         assert elapsed < 10, f"{name}: {elapsed:.1f} s"
-    grown = _peak_rss_mb(process.process.pid) - before
+    grown = process.peak_rss_mb() - before
     print(f"gateway peak RSS {before:.0f} MB before the bombs, +{grown:.0f} MB after")
     assert grown < 150, f"the gateway's peak memory grew {grown:.0f} MB"

@@ -4,7 +4,6 @@ database's migrations and life of a study, the export outcomes (against real soc
 from __future__ import annotations
 
 import copy
-import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from cervixai.processes import free_port
 from listener.config import Caller, Destination, ListenerConfig
 from listener.export import Outcome, classify_status, send_c_store, send_stow
 from listener.spool import Spool
@@ -123,12 +123,6 @@ def test_studies_and_records_that_never_meet_expire_and_leave_nothing(tmp_path: 
     assert store.study("s1") is None
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def result_file(tmp_path: Path) -> Path:
     ds = pydicom.Dataset()
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -148,14 +142,14 @@ def test_c_store_and_stow_outcomes_against_real_sockets(tmp_path: Path) -> None:
     for code in (0xA900, 0xC000, 0x0122, 0x0124):
         assert classify_status(code) is Outcome.PERMANENT
     path = result_file(tmp_path)
-    attempt = send_c_store(path, Destination("PACS", "127.0.0.1", closed_port()), "CERVIXAI", 2)
+    attempt = send_c_store(path, Destination("PACS", "127.0.0.1", free_port()), "CERVIXAI", 2)
     assert attempt.outcome is Outcome.TRANSIENT and attempt.status.startswith("no association")
-    attempt = send_stow(path, f"http://127.0.0.1:{closed_port()}/dicom-web", None, 2)
+    attempt = send_stow(path, f"http://127.0.0.1:{free_port()}/dicom-web", None, 2)
     assert attempt.outcome is Outcome.TRANSIENT and attempt.status == "ConnectError"
 
 
 def test_exports_to_an_unreachable_destination_give_up_after_the_attempts(tmp_path: Path) -> None:
-    c = config(tmp_path, DESTINATION=f"PACS@127.0.0.1:{closed_port()}", EXPORT_ATTEMPTS="3",
+    c = config(tmp_path, DESTINATION=f"PACS@127.0.0.1:{free_port()}", EXPORT_ATTEMPTS="3",
                EXPORT_BACKOFF_SECONDS="10", NETWORK_TIMEOUT_SECONDS="2")
     assert [backoff(c, n) for n in (1, 2, 3)] == [10, 20, 40]
     spool, store = Spool(c.spool), Store(c.database)
@@ -209,7 +203,7 @@ def test_the_scp_answers_failure_statuses_and_stores_what_it_acknowledges(tmp_pa
     from cervixai.dicom.writer import series_datasets
     from listener.scp import StoreSCP
 
-    c = config(tmp_path, ALLOWED_CALLERS="TEST@127.0.0.1", DICOM_PORT=str(closed_port()),
+    c = config(tmp_path, ALLOWED_CALLERS="TEST@127.0.0.1", DICOM_PORT=str(free_port()),
                MAX_STUDY_BYTES="60000")
     spool, store = Spool(c.spool), Store(c.database)
     scp = StoreSCP(c, spool, store)
@@ -264,7 +258,7 @@ def test_dicom_over_tls_in_and_out(tmp_path: Path, certificates: Any) -> None:
         files[name] = (str(c.write(tmp_path / f"{name}.crt", cert)),
                        str(c.write(tmp_path / f"{name}.key", key)))
     listener = config(tmp_path, ALLOWED_CALLERS="MODALITY@127.0.0.1",
-                      DICOM_PORT=str(closed_port()), DICOM_TLS_CERT=files["listener"][0],
+                      DICOM_PORT=str(free_port()), DICOM_TLS_CERT=files["listener"][0],
                       DICOM_TLS_KEY=files["listener"][1], DICOM_TLS_CLIENT_CA=str(ca_file))
     scp = StoreSCP(listener, Spool(listener.spool), Store(listener.database))
     scp.start()
@@ -287,7 +281,7 @@ def test_dicom_over_tls_in_and_out(tmp_path: Path, certificates: Any) -> None:
     received = []
     pacs = AE(ae_title="PACS")
     pacs.add_supported_context("1.2.840.10008.5.1.4.1.1.66.4")
-    port = closed_port()
+    port = free_port()
     server = pacs.start_server(
         ("127.0.0.1", port), block=False,
         ssl_context=server_ssl_context(*files["pacs"], client_ca=str(ca_file)),
