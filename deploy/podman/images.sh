@@ -18,8 +18,11 @@ SEGMENTER_DOCKERFILE="${SEGMENTER_DOCKERFILE:-segmenter-cpu.Dockerfile}"
 BUNDLE_DIR="${1:-}"
 RUNTIME=()
 CA=()
+LAYERS=()
 if [[ "$(basename "$ENGINE")" == podman ]]; then
     RUNTIME=(--runtime runc)   # crun fails on hybrid cgroups (docs/deploy.md)
+    # no intermediate images: each build would otherwise leave ~600 MB of them behind
+    LAYERS=(--layers=false)
     # pip inside the build reaches the package index through the host's CA bundle
     if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
         CA=(-v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro
@@ -30,13 +33,36 @@ if [[ "$(basename "$ENGINE")" == podman ]]; then
     fi
 fi
 
+image_id() { "$ENGINE" image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+
+# A build needs room for one image's layers twice over (the copy in the temporary directory and
+# the store); refuse early, with the figure, instead of failing half-way through the set.
+free_mb() { df -Pm "$1" 2>/dev/null | awk 'NR == 2 {print $4}'; }
+NEEDED_MB="${NEEDED_MB:-3000}"
+if [[ "$(basename "$ENGINE")" == podman ]]; then
+    for place in "$(podman info --format '{{.Store.GraphRoot}}')" "${TMPDIR:-/var/tmp}"; do
+        free="$(free_mb "$place")"
+        if [ -n "$free" ] && [ "$free" -lt "$NEEDED_MB" ]; then
+            echo "images: $place has $free MB free; building the images needs $NEEDED_MB MB" \
+                 "(podman image prune removes images no tag refers to)" >&2
+            exit 3
+        fi
+    done
+fi
+
 build() {  # name dockerfile context [build args...]
     local name="$1" file="$2" context="$3"
     shift 3
-    local started=$SECONDS
-    "$ENGINE" "${RUNTIME[@]}" build --quiet --network host "${CA[@]}" "$@" \
-        -f "deploy/docker/$file" -t "cervixai/$name:$VERSION" "$context" >/dev/null
-    echo "built cervixai/$name:$VERSION in $((SECONDS - started)) s"
+    local started=$SECONDS tag="cervixai/$name:$VERSION"
+    local previous
+    previous="$(image_id "$tag")"
+    "$ENGINE" "${RUNTIME[@]}" build --quiet "${LAYERS[@]}" --network host "${CA[@]}" "$@" \
+        -f "deploy/docker/$file" -t "$tag" "$context" >/dev/null
+    # the image this tag named before is left with no name: remove it (kept while a container uses it)
+    if [ -n "$previous" ] && [ "$previous" != "$(image_id "$tag")" ]; then
+        "$ENGINE" rmi "$previous" >/dev/null 2>&1 || true
+    fi
+    echo "built $tag in $((SECONDS - started)) s"
 }
 
 for service in gateway classifier survival listener; do

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.skipif(
 def test_the_images_serve_an_assessment_and_drain(system_bundle: Path) -> None:
     built = subprocess.run([str(ROOT / "deploy/podman/images.sh"), str(system_bundle)],
                            capture_output=True, text=True, timeout=1100)
+    if built.returncode == 3:  # images.sh: not enough free disk for the build, with the figures
+        pytest.skip(built.stderr.strip())
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     assert built.stdout.count("no compiler, no pip") == 5
     run = subprocess.run([sys.executable, str(ROOT / "deploy/podman/deploy_test.py"),
