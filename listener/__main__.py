@@ -23,6 +23,7 @@ from cervixai.service.logs import configure_logging
 from cervixai.service.model import set_build_info
 from cervixai.service.server import create_server
 from listener.config import ListenerConfig
+from listener.intake import Intake
 from listener.scp import StoreSCP
 from listener.spool import Spool
 from listener.store import Store, StoreError
@@ -55,8 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     set_build_info(LISTENER)
     worker = Worker(config, spool, store)
-    scp = StoreSCP(config, spool, store)
-    servicer = StudiesServicer(store, spool.keys, worker.wake)
+    intake = Intake(config, spool, store)
+    scp = StoreSCP(config, intake)
+    servicer = StudiesServicer(store, spool.keys, intake, worker.wake)
     app = create_server(config.server, LISTENER.name,
                         [(studies_pb2_grpc.add_StudiesServicer_to_server, servicer)],
                         [LISTENER.service])

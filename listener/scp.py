@@ -9,63 +9,39 @@ Baseline / Extended) are not offered, so a sender that has both converts or send
 With ``CERVIXAI_LISTENER_DICOM_TLS_CERT`` / ``_KEY`` the port speaks DICOM over TLS (PS3.15 Annex
 B; ``_DICOM_TLS_CLIENT_CA``: callers must present a certificate that CA signed).
 Other SOP classes are refused at negotiation (the presentation context is rejected). An instance
-the SCP cannot take gets a DIMSE failure status with an error comment: 0xA900 (missing UIDs or a
-SOP class other than its context's), 0xA700 (the study would pass the byte limit, or the disk or
-database failed: out of resources, the sender may retry), 0xC000 (it cannot be parsed).
+the SCP cannot take gets a DIMSE failure status with an error comment (listener/intake.py):
+0xA900 (missing UIDs or a SOP class other than its context's), 0xA700 (the study would pass the
+byte limit, or the disk or database failed: out of resources, the sender may retry), 0xC000 (it
+cannot be parsed).
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import threading
 from typing import Any
 
-import pydicom
 from pydicom import uid
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
 
 from cervixai.service.tls import server_ssl_context, watch_ssl_context
 from listener.config import ListenerConfig
-from listener.metrics import ASSOCIATIONS, ECHOES, INSTANCES
-from listener.spool import Spool, write_durably
-from listener.store import Store
+from listener.intake import STORAGE_CLASSES, TRANSFER_SYNTAXES, Intake
+from listener.metrics import ASSOCIATIONS, ECHOES
 
 log = logging.getLogger(__name__)
 
-STORAGE_CLASSES = (uid.MRImageStorage, uid.EnhancedMRImageStorage)
 VERIFICATION = uid.UID("1.2.840.10008.1.1")
-TRANSFER_SYNTAXES = [
-    uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian, uid.DeflatedExplicitVRLittleEndian,
-    uid.ExplicitVRBigEndian, uid.RLELossless, uid.JPEGLosslessSV1, uid.JPEGLossless,
-    uid.JPEGLSLossless, uid.JPEGLSNearLossless, uid.JPEG2000Lossless, uid.JPEG2000,
-]
-_HEADER_TAGS = ["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
-                "AccessionNumber"]
-STUDY_LOCKS = 64
 # A-ASSOCIATE-RJ: rejected-permanent, by the service user, calling AE title not recognised
 _REJECT_CALLER = (0x01, 0x01, 0x03)
-
-
-def _status(code: int, comment: str, reason: str) -> Dataset:
-    INSTANCES.labels(reason).inc()
-    status = Dataset()
-    status.Status = code
-    status.ErrorComment = comment[:64]   # LO: at most 64 characters
-    return status
 
 
 class StoreSCP:
     """The listener's DICOM side."""
 
-    def __init__(self, config: ListenerConfig, spool: Spool, store: Store) -> None:
+    def __init__(self, config: ListenerConfig, intake: Intake) -> None:
         self.config = config
-        self.spool = spool
-        self.store = store
-        # one lock per study (the byte limit is checked and the instance stored under it),
-        # taken from a fixed set so that their number does not grow with the studies seen
-        self._study_locks = [threading.Lock() for _ in range(STUDY_LOCKS)]
+        self.intake = intake
         ae = AE(ae_title=config.ae_title)
         ae.maximum_associations = config.max_associations
         ae.maximum_pdu_size = config.max_pdu_bytes
@@ -134,43 +110,12 @@ class StoreSCP:
         ECHOES.inc()
         return 0x0000
 
-    def _lock(self, key: str) -> threading.Lock:
-        return self._study_locks[int(key[:8], 16) % STUDY_LOCKS]
-
     def _store(self, event: evt.Event) -> Dataset | int:
-        try:
-            encoded = event.encoded_dataset(include_meta=True)
-            header = pydicom.dcmread(io.BytesIO(encoded), stop_before_pixels=True,
-                                     specific_tags=_HEADER_TAGS)
-        except Exception as e:  # pydicom raises many types for bytes it cannot parse
-            log.warning("refused an instance that cannot be parsed (%s)", type(e).__name__)
-            return _status(0xC000, "cannot parse the data set", "unparseable")
-        context_class = event.context.abstract_syntax
-        sop_class = str(header.get("SOPClassUID", ""))
-        if sop_class and sop_class != context_class:
-            return _status(0xA900, "SOP Class UID differs from the presentation context's",
-                           "sop_class_mismatch")
-        uids = {name: str(header.get(name, "")).strip()
-                for name in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")}
-        missing = [name for name, value in uids.items() if not value]
-        if missing:
-            return _status(0xA900, f"no {missing[0]}", "missing_uid")
-        keys = self.spool.keys
-        study = keys.key("study", uids["StudyInstanceUID"])
-        accession = str(header.get("AccessionNumber", "") or "").strip()
-        with self._lock(study):
-            if self.store.study_bytes(study) + len(encoded) > self.config.max_study_bytes:
-                return _status(0xA700, "the study passes the listener's size limit",
-                               "study_too_large")
-            instance = keys.key("instance", uids["SOPInstanceUID"])
-            path = self.spool.instance_path(study, instance)
-            try:
-                write_durably(path, encoded)
-                self.store.add_instance(study, keys.key("accession", accession) if accession
-                                        else None, keys.key("series", uids["SeriesInstanceUID"]),
-                                        instance, len(encoded))
-            except Exception as e:  # disk full, database locked or failing
-                log.error("could not store an instance (%s)", type(e).__name__)
-                return _status(0xA700, "the listener could not store it now", "storage_error")
-        INSTANCES.labels("stored").inc()
-        return 0x0000
+        outcome = self.intake.take(event.encoded_dataset(include_meta=True),
+                                   context_class=event.context.abstract_syntax)
+        if outcome.stored:
+            return 0x0000
+        status = Dataset()
+        status.Status = outcome.status
+        status.ErrorComment = outcome.comment[:64]   # LO: at most 64 characters
+        return status

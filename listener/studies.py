@@ -1,4 +1,5 @@
-"""cervix.v1.Studies on the listener: the clinical record of a study in, its status out.
+"""cervix.v1.Studies on the listener: the clinical record of a study in, its status out, and the
+instances the gateway's STOW-RS endpoint receives (taken as a C-STORE is: listener/intake.py).
 
 The gateway authenticates the caller and validates the record (stage and every variable, as
 for an assessment) before it forwards here; the listener checks the key and the stage, keeps the
@@ -15,6 +16,7 @@ import grpc
 
 from cervix.v1 import common_pb2, studies_pb2, studies_pb2_grpc
 from cervixai.errors import InvalidInput
+from listener.intake import Intake
 from listener.spool import Keys
 from listener.store import ExportState, Record, State, Store, Study
 
@@ -40,9 +42,11 @@ def _key_of(ref: studies_pb2.StudyRef, keys: Keys) -> tuple[str, str]:
 
 
 class StudiesServicer(studies_pb2_grpc.StudiesServicer):
-    def __init__(self, store: Store, keys: Keys, wake: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, store: Store, keys: Keys, intake: Intake,
+                 wake: Callable[[], None] = lambda: None) -> None:
         self._store = store
         self._keys = keys
+        self._intake = intake
         self._wake = wake
 
     def _study(self, kind: str, key: str) -> Study | None:
@@ -87,6 +91,16 @@ class StudiesServicer(studies_pb2_grpc.StudiesServicer):
         context.abort(grpc.StatusCode.NOT_FOUND, "the listener knows no such study (never "
                       "received, or its status has been purged)")
         raise AssertionError("unreachable")
+
+    def StoreInstance(self, request: studies_pb2.StoreInstanceRequest,
+                      context: grpc.ServicerContext) -> studies_pb2.StoreInstanceResult:
+        if not request.dicom:
+            raise InvalidInput.single("dicom", "the instance is empty")
+        outcome = self._intake.take(request.dicom,
+                                    study_uid=request.study_instance_uid.strip() or None)
+        return studies_pb2.StoreInstanceResult(
+            stored=outcome.stored, failure_reason=outcome.status, error=outcome.comment,
+            sop_class_uid=outcome.sop_class_uid, sop_instance_uid=outcome.sop_instance_uid)
 
     def _status(self, study: Study, clinical: bool = False) -> studies_pb2.StudyStatus:
         record = self._store.record_of(study)

@@ -201,12 +201,13 @@ def test_the_scp_answers_failure_statuses_and_stores_what_it_acknowledges(tmp_pa
     from pynetdicom import AE
 
     from cervixai.dicom.writer import series_datasets
+    from listener.intake import Intake
     from listener.scp import StoreSCP
 
     c = config(tmp_path, ALLOWED_CALLERS="TEST@127.0.0.1", DICOM_PORT=str(free_port()),
                MAX_STUDY_BYTES="60000")
     spool, store = Spool(c.spool), Store(c.database)
-    scp = StoreSCP(c, spool, store)
+    scp = StoreSCP(c, Intake(c, spool, store))
     scp.start()
     try:
         datasets = series_datasets(np.random.default_rng(0).uniform(0, 100, (4, 128, 128)))
@@ -247,6 +248,7 @@ def test_dicom_over_tls_in_and_out(tmp_path: Path, certificates: Any) -> None:
     from pynetdicom import AE, evt
 
     from cervixai.service.tls import client_ssl_context, server_ssl_context
+    from listener.intake import Intake
     from listener.scp import StoreSCP
 
     c = certificates
@@ -260,7 +262,7 @@ def test_dicom_over_tls_in_and_out(tmp_path: Path, certificates: Any) -> None:
     listener = config(tmp_path, ALLOWED_CALLERS="MODALITY@127.0.0.1",
                       DICOM_PORT=str(free_port()), DICOM_TLS_CERT=files["listener"][0],
                       DICOM_TLS_KEY=files["listener"][1], DICOM_TLS_CLIENT_CA=str(ca_file))
-    scp = StoreSCP(listener, Spool(listener.spool), Store(listener.database))
+    scp = StoreSCP(listener, Intake(listener, Spool(listener.spool), Store(listener.database)))
     scp.start()
     try:
         def echo(context: ssl.SSLContext) -> bool:
@@ -295,3 +297,58 @@ def test_dicom_over_tls_in_and_out(tmp_path: Path, certificates: Any) -> None:
         assert plaintext.outcome is Outcome.TRANSIENT and len(received) == 1
     finally:
         server.shutdown()
+
+
+def test_an_instance_from_stow_rs_is_checked_as_no_association_checked_it(tmp_path: Path) -> None:
+    """``Studies/StoreInstance`` (what the gateway's STOW-RS endpoint calls) has no presentation
+    context: the SOP class and the transfer syntax are checked on the instance itself, and an
+    instance of another study than the request's is refused; the refusals are answers with the
+    PS3.18 failure reason, the stored instance is on disk and in the database."""
+    import io
+
+    import numpy as np
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    from cervix.v1 import studies_pb2
+    from cervixai.dicom.writer import series_datasets
+    from listener.intake import Intake
+    from listener.studies import StudiesServicer
+
+    def part10(ds: pydicom.Dataset) -> bytes:
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        return buffer.getvalue()
+
+    c = config(tmp_path)
+    spool, store = Spool(c.spool), Store(c.database)
+    servicer = StudiesServicer(store, spool.keys, Intake(c, spool, store))
+    first, second = series_datasets(np.random.default_rng(1).uniform(0, 100, (2, 64, 64)))
+
+    def store_one(dicom: bytes, study: str = "") -> studies_pb2.StoreInstanceResult:
+        return servicer.StoreInstance(studies_pb2.StoreInstanceRequest(
+            dicom=dicom, study_instance_uid=study), None)  # type: ignore[arg-type]
+
+    ct = copy.deepcopy(first)
+    ct.SOPClassUID = ct.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    lossy = copy.deepcopy(first)   # a JPEG Baseline frame (the header is all that is read)
+    lossy.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    lossy.PixelData = encapsulate([b"\xff\xd8\xff\xd9"])
+    answers = {
+        "not dicom": store_one(b"\0" * 200),
+        "ct": store_one(part10(ct)),
+        "lossy": store_one(part10(lossy)),
+        "other study": store_one(part10(first), study="1.2.3.4"),
+        "stored": store_one(part10(first), study=str(first.StudyInstanceUID)),
+        "stored, no study named": store_one(part10(second)),
+    }
+    reasons = {name: (a.stored, a.failure_reason) for name, a in answers.items()}
+    assert reasons == {"not dicom": (False, 0xC000), "ct": (False, 0x0122),
+                       "lossy": (False, 0xC122), "other study": (False, 0xA900),
+                       "stored": (True, 0), "stored, no study named": (True, 0)}, reasons
+    assert answers["other study"].sop_instance_uid == first.SOPInstanceUID
+    assert "another study" in answers["other study"].error
+    key = spool.keys.key("study", first.StudyInstanceUID)
+    study = store.study(key)
+    assert study is not None and study.instances == 2
+    assert len(list((c.spool / "studies" / key).glob("*.dcm"))) == 2

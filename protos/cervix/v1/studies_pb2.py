@@ -26,7 +26,7 @@ from cervix.v1 import clinical_pb2 as cervix_dot_v1_dot_clinical__pb2
 from cervix.v1 import common_pb2 as cervix_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x65rvix/v1/studies.proto\x12\tcervix.v1\x1a\x18\x63\x65rvix/v1/clinical.proto\x1a\x16\x63\x65rvix/v1/common.proto\"K\n\x08StudyRef\x12\x1c\n\x12study_instance_uid\x18\x01 \x01(\tH\x00\x12\x1a\n\x10\x61\x63\x63\x65ssion_number\x18\x02 \x01(\tH\x00\x42\x05\n\x03key\"\x86\x01\n\x12PutClinicalRequest\x12\"\n\x05study\x18\x01 \x01(\x0b\x32\x13.cervix.v1.StudyRef\x12\x1f\n\x05stage\x18\x02 \x01(\x0e\x32\x10.cervix.v1.Stage\x12+\n\x08\x63linical\x18\x03 \x01(\x0b\x32\x19.cervix.v1.ClinicalRecord\"y\n\x06\x45xport\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.cervix.v1.ExportState\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\x12\x13\n\x0blast_status\x18\x05 \x01(\t\"\x91\x02\n\x0bStudyStatus\x12$\n\x05state\x18\x01 \x01(\x0e\x32\x15.cervix.v1.StudyState\x12\x11\n\tinstances\x18\x02 \x01(\x03\x12\x0e\n\x06series\x18\x03 \x01(\x03\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\x19\n\x11\x63linical_received\x18\x05 \x01(\x08\x12\x1f\n\x05stage\x18\x06 \x01(\x0e\x32\x10.cervix.v1.Stage\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\"\n\x07\x65xports\x18\x08 \x03(\x0b\x32\x11.cervix.v1.Export\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x13\n\x0breceived_at\x18\n \x01(\x01\x12\x12\n\nupdated_at\x18\x0b \x01(\x01*\x85\x02\n\nStudyState\x12\x1b\n\x17STUDY_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15STUDY_STATE_RECEIVING\x10\x01\x12!\n\x1dSTUDY_STATE_AWAITING_CLINICAL\x10\x02\x12\x1f\n\x1bSTUDY_STATE_AWAITING_IMAGES\x10\x03\x12\x19\n\x15STUDY_STATE_ASSESSING\x10\x04\x12\x19\n\x15STUDY_STATE_EXPORTING\x10\x05\x12\x14\n\x10STUDY_STATE_DONE\x10\x06\x12\x16\n\x12STUDY_STATE_FAILED\x10\x07\x12\x17\n\x13STUDY_STATE_EXPIRED\x10\x08*\x91\x01\n\x0b\x45xportState\x12\x1c\n\x18\x45XPORT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45XPORT_STATE_PENDING\x10\x01\x12\x15\n\x11\x45XPORT_STATE_SENT\x10\x02\x12\x19\n\x15\x45XPORT_STATE_REJECTED\x10\x03\x12\x18\n\x14\x45XPORT_STATE_GAVE_UP\x10\x04\x32\x88\x01\n\x07Studies\x12\x44\n\x0bPutClinical\x12\x1d.cervix.v1.PutClinicalRequest\x1a\x16.cervix.v1.StudyStatus\x12\x37\n\x08GetStudy\x12\x13.cervix.v1.StudyRef\x1a\x16.cervix.v1.StudyStatusB\x13\n\x0forg.cervixai.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x65rvix/v1/studies.proto\x12\tcervix.v1\x1a\x18\x63\x65rvix/v1/clinical.proto\x1a\x16\x63\x65rvix/v1/common.proto\"A\n\x14StoreInstanceRequest\x12\r\n\x05\x64icom\x18\x01 \x01(\x0c\x12\x1a\n\x12study_instance_uid\x18\x02 \x01(\t\"}\n\x13StoreInstanceResult\x12\x0e\n\x06stored\x18\x01 \x01(\x08\x12\x16\n\x0e\x66\x61ilure_reason\x18\x02 \x01(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x15\n\rsop_class_uid\x18\x04 \x01(\t\x12\x18\n\x10sop_instance_uid\x18\x05 \x01(\t\"K\n\x08StudyRef\x12\x1c\n\x12study_instance_uid\x18\x01 \x01(\tH\x00\x12\x1a\n\x10\x61\x63\x63\x65ssion_number\x18\x02 \x01(\tH\x00\x42\x05\n\x03key\"\x86\x01\n\x12PutClinicalRequest\x12\"\n\x05study\x18\x01 \x01(\x0b\x32\x13.cervix.v1.StudyRef\x12\x1f\n\x05stage\x18\x02 \x01(\x0e\x32\x10.cervix.v1.Stage\x12+\n\x08\x63linical\x18\x03 \x01(\x0b\x32\x19.cervix.v1.ClinicalRecord\"y\n\x06\x45xport\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.cervix.v1.ExportState\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\x12\x13\n\x0blast_status\x18\x05 \x01(\t\"\x91\x02\n\x0bStudyStatus\x12$\n\x05state\x18\x01 \x01(\x0e\x32\x15.cervix.v1.StudyState\x12\x11\n\tinstances\x18\x02 \x01(\x03\x12\x0e\n\x06series\x18\x03 \x01(\x03\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\x19\n\x11\x63linical_received\x18\x05 \x01(\x08\x12\x1f\n\x05stage\x18\x06 \x01(\x0e\x32\x10.cervix.v1.Stage\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\"\n\x07\x65xports\x18\x08 \x03(\x0b\x32\x11.cervix.v1.Export\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x13\n\x0breceived_at\x18\n \x01(\x01\x12\x12\n\nupdated_at\x18\x0b \x01(\x01*\x85\x02\n\nStudyState\x12\x1b\n\x17STUDY_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15STUDY_STATE_RECEIVING\x10\x01\x12!\n\x1dSTUDY_STATE_AWAITING_CLINICAL\x10\x02\x12\x1f\n\x1bSTUDY_STATE_AWAITING_IMAGES\x10\x03\x12\x19\n\x15STUDY_STATE_ASSESSING\x10\x04\x12\x19\n\x15STUDY_STATE_EXPORTING\x10\x05\x12\x14\n\x10STUDY_STATE_DONE\x10\x06\x12\x16\n\x12STUDY_STATE_FAILED\x10\x07\x12\x17\n\x13STUDY_STATE_EXPIRED\x10\x08*\x91\x01\n\x0b\x45xportState\x12\x1c\n\x18\x45XPORT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45XPORT_STATE_PENDING\x10\x01\x12\x15\n\x11\x45XPORT_STATE_SENT\x10\x02\x12\x19\n\x15\x45XPORT_STATE_REJECTED\x10\x03\x12\x18\n\x14\x45XPORT_STATE_GAVE_UP\x10\x04\x32\xda\x01\n\x07Studies\x12\x44\n\x0bPutClinical\x12\x1d.cervix.v1.PutClinicalRequest\x1a\x16.cervix.v1.StudyStatus\x12\x37\n\x08GetStudy\x12\x13.cervix.v1.StudyRef\x1a\x16.cervix.v1.StudyStatus\x12P\n\rStoreInstance\x12\x1f.cervix.v1.StoreInstanceRequest\x1a\x1e.cervix.v1.StoreInstanceResultB\x13\n\x0forg.cervixai.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,18 +34,22 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cervix.v1.studies_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017org.cervixai.v1P\001'
-  _globals['_STUDYSTATE']._serialized_start=702
-  _globals['_STUDYSTATE']._serialized_end=963
-  _globals['_EXPORTSTATE']._serialized_start=966
-  _globals['_EXPORTSTATE']._serialized_end=1111
-  _globals['_STUDYREF']._serialized_start=88
-  _globals['_STUDYREF']._serialized_end=163
-  _globals['_PUTCLINICALREQUEST']._serialized_start=166
-  _globals['_PUTCLINICALREQUEST']._serialized_end=300
-  _globals['_EXPORT']._serialized_start=302
-  _globals['_EXPORT']._serialized_end=423
-  _globals['_STUDYSTATUS']._serialized_start=426
-  _globals['_STUDYSTATUS']._serialized_end=699
-  _globals['_STUDIES']._serialized_start=1114
-  _globals['_STUDIES']._serialized_end=1250
+  _globals['_STUDYSTATE']._serialized_start=896
+  _globals['_STUDYSTATE']._serialized_end=1157
+  _globals['_EXPORTSTATE']._serialized_start=1160
+  _globals['_EXPORTSTATE']._serialized_end=1305
+  _globals['_STOREINSTANCEREQUEST']._serialized_start=88
+  _globals['_STOREINSTANCEREQUEST']._serialized_end=153
+  _globals['_STOREINSTANCERESULT']._serialized_start=155
+  _globals['_STOREINSTANCERESULT']._serialized_end=280
+  _globals['_STUDYREF']._serialized_start=282
+  _globals['_STUDYREF']._serialized_end=357
+  _globals['_PUTCLINICALREQUEST']._serialized_start=360
+  _globals['_PUTCLINICALREQUEST']._serialized_end=494
+  _globals['_EXPORT']._serialized_start=496
+  _globals['_EXPORT']._serialized_end=617
+  _globals['_STUDYSTATUS']._serialized_start=620
+  _globals['_STUDYSTATUS']._serialized_end=893
+  _globals['_STUDIES']._serialized_start=1308
+  _globals['_STUDIES']._serialized_end=1526
 # @@protoc_insertion_point(module_scope)

@@ -43,6 +43,28 @@ EXPORT_STATE_SENT: ExportState
 EXPORT_STATE_REJECTED: ExportState
 EXPORT_STATE_GAVE_UP: ExportState
 
+class StoreInstanceRequest(_message.Message):
+    __slots__ = ("dicom", "study_instance_uid")
+    DICOM_FIELD_NUMBER: _ClassVar[int]
+    STUDY_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    dicom: bytes
+    study_instance_uid: str
+    def __init__(self, dicom: _Optional[bytes] = ..., study_instance_uid: _Optional[str] = ...) -> None: ...
+
+class StoreInstanceResult(_message.Message):
+    __slots__ = ("stored", "failure_reason", "error", "sop_class_uid", "sop_instance_uid")
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    SOP_CLASS_UID_FIELD_NUMBER: _ClassVar[int]
+    SOP_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    stored: bool
+    failure_reason: int
+    error: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    def __init__(self, stored: _Optional[bool] = ..., failure_reason: _Optional[int] = ..., error: _Optional[str] = ..., sop_class_uid: _Optional[str] = ..., sop_instance_uid: _Optional[str] = ...) -> None: ...
+
 class StudyRef(_message.Message):
     __slots__ = ("study_instance_uid", "accession_number")
     STUDY_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]

@@ -44,6 +44,11 @@ class StudiesStub:
                 request_serializer=cervix_dot_v1_dot_studies__pb2.StudyRef.SerializeToString,
                 response_deserializer=cervix_dot_v1_dot_studies__pb2.StudyStatus.FromString,
                 _registered_method=True)
+        self.StoreInstance = channel.unary_unary(
+                '/cervix.v1.Studies/StoreInstance',
+                request_serializer=cervix_dot_v1_dot_studies__pb2.StoreInstanceRequest.SerializeToString,
+                response_deserializer=cervix_dot_v1_dot_studies__pb2.StoreInstanceResult.FromString,
+                _registered_method=True)
 
 
 class StudiesServicer:
@@ -66,6 +71,17 @@ class StudiesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StoreInstance(self, request, context):
+        """One DICOM instance for a study, as the gateway's STOW-RS endpoint receives it: the listener
+        takes it exactly as a C-STORE (checked, written to the spool and fsync'd, recorded) before it
+        answers, and the study then goes on as one pushed by the PACS. A refusal of the instance is
+        an answer (`stored` false, a PS3.18 failure reason), not an error status; INVALID_ARGUMENT
+        only for an empty request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StudiesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +94,11 @@ def add_StudiesServicer_to_server(servicer, server):
                     servicer.GetStudy,
                     request_deserializer=cervix_dot_v1_dot_studies__pb2.StudyRef.FromString,
                     response_serializer=cervix_dot_v1_dot_studies__pb2.StudyStatus.SerializeToString,
+            ),
+            'StoreInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.StoreInstance,
+                    request_deserializer=cervix_dot_v1_dot_studies__pb2.StoreInstanceRequest.FromString,
+                    response_serializer=cervix_dot_v1_dot_studies__pb2.StoreInstanceResult.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +155,33 @@ class Studies:
             '/cervix.v1.Studies/GetStudy',
             cervix_dot_v1_dot_studies__pb2.StudyRef.SerializeToString,
             cervix_dot_v1_dot_studies__pb2.StudyStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StoreInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cervix.v1.Studies/StoreInstance',
+            cervix_dot_v1_dot_studies__pb2.StoreInstanceRequest.SerializeToString,
+            cervix_dot_v1_dot_studies__pb2.StoreInstanceResult.FromString,
             options,
             channel_credentials,
             insecure,
