@@ -12,6 +12,11 @@ client, caller, ``key`` (``study`` or ``accession``: which kind of key named the
 ``invalid``), stage, status, code, ``duration_seconds`` and the study's ``state`` the listener
 answered (``STUDY_STATE_AWAITING_IMAGES``, ...) when it answered one.
 
+A STOW-RS request's line (``"audit": "stow"``: ``POST /dicom-web/studies[/{uid}]``, gRPC
+``Studies/StoreInstance``) has request_id, time, api, client, caller, ``study_in_path`` (whether
+the request named one study), status, code, ``instances_stored``, ``instances_failed``,
+``bytes`` and ``duration_seconds``.
+
 Never a patient identifier (nor the subject reference, nor the StudyInstanceUID or the
 AccessionNumber), a clinical value, a file name, nor any other content of the caller's token.
 """
@@ -77,6 +82,16 @@ class AuditLog:
         if study is not None:
             entry["state"] = studies_pb2.StudyState.Name(study.state) \
                 if study.state in studies_pb2.StudyState.values() else str(study.state)
+        self._write(entry)
+
+    def record_stow(self, *, request_id: str, api: str, client: str, study_in_path: bool,
+                    status: str, code: str, stored: int, failed: int, size: int,
+                    duration_seconds: float) -> None:
+        """The line of one STOW-RS request (never a UID of what it stored)."""
+        entry = _entry("stow", request_id, api, client)
+        entry.update({"study_in_path": study_in_path, "status": status, "code": code,
+                      "instances_stored": stored, "instances_failed": failed, "bytes": size,
+                      "duration_seconds": round(duration_seconds, 4)})
         self._write(entry)
 
     def _write(self, entry: dict[str, Any]) -> None:

@@ -10,7 +10,12 @@ gRPC ``cervix.v1.Gateway/Assess``,
 ``PUT /v1/accessions/{n}/clinical`` (any
 method but GET, HEAD, OPTIONS under
 ``/v1/studies/``, ``/v1/accessions/``),
-gRPC ``cervix.v1.Studies/PutClinical``
+gRPC ``cervix.v1.Studies/PutClinical``;
+STOW-RS ``POST /dicom-web/studies``,
+``POST /dicom-web/studies/{uid}`` (any
+method but GET, HEAD, OPTIONS under
+``/dicom-web/``), gRPC
+``cervix.v1.Studies/StoreInstance``
 gRPC ``cervix.v1.Studies/GetStudy``           ``cervixai.read``
 every other HTTP path (``/v1/models``,
 ``/v1/schema``, ``/metrics``, ``/docs``,
@@ -51,10 +56,11 @@ _OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/favicon.ico", "/docs"})
 # static code only (the page, Swagger UI): what they show comes from the API, which needs a token
 _OPEN_PREFIXES = ("/static/", "/docs/assets/")
 GRPC_SCOPES = {"/cervix.v1.Gateway/Assess": ASSESS, "/cervix.v1.Gateway/AssessStream": ASSESS,
-               "/cervix.v1.Studies/PutClinical": ASSESS, "/cervix.v1.Studies/GetStudy": READ}
-# a study's clinical record is written under these; only reading its status needs no more than
-# cervixai.read
-_STUDY_PREFIXES = ("/v1/studies/", "/v1/accessions/")
+               "/cervix.v1.Studies/PutClinical": ASSESS, "/cervix.v1.Studies/GetStudy": READ,
+               "/cervix.v1.Studies/StoreInstance": ASSESS}
+# a study's clinical record and its instances (STOW-RS) are written under these; only reading a
+# status needs no more than cervixai.read
+_STUDY_PREFIXES = ("/v1/studies/", "/v1/accessions/", "/dicom-web/")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _GRPC_OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 

@@ -315,6 +315,8 @@ class Backends:
                 studies_pb2_grpc.StudiesStub, "PutClinical")
             self._get_study: Callable[..., studies_pb2.StudyStatus] = self.listener.method(
                 studies_pb2_grpc.StudiesStub, "GetStudy")
+            self._store_instance: Callable[..., studies_pb2.StoreInstanceResult] = (
+                self.listener.method(studies_pb2_grpc.StudiesStub, "StoreInstance"))
 
     def segment(self, request: segmenter_pb2.SegmentRequest,
                 deadline_seconds: float) -> segmenter_pb2.SegmentResponse:
@@ -340,6 +342,11 @@ class Backends:
                   deadline_seconds: float) -> studies_pb2.StudyStatus:
         """Studies.GetStudy on the DICOM listener (ListenerNotConfigured without one)."""
         return self._configured_listener().call(self._get_study, request, deadline_seconds)
+
+    def store_instance(self, request: studies_pb2.StoreInstanceRequest,
+                       deadline_seconds: float) -> studies_pb2.StoreInstanceResult:
+        """Studies.StoreInstance on the DICOM listener (ListenerNotConfigured without one)."""
+        return self._configured_listener().call(self._store_instance, request, deadline_seconds)
 
     def _configured_listener(self) -> Backend:
         if self.listener is None:

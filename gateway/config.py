@@ -47,9 +47,11 @@ class GatewayConfig:
     allowed besides the gateway's own: CORS, cross-origin writes), ``..._TRUSTED_PROXIES``
     [none] (comma-separated peer addresses whose ``X-Forwarded-For`` names the client in the
     audit log, e.g. the Ingress controller's),
-    ``..._MAX_UPLOAD_BYTES`` [50000000], ``..._AUDIT_LOG`` [stderr],
+    ``..._MAX_UPLOAD_BYTES`` [50000000] (an upload; a STOW-RS instance),
+    ``..._MAX_STOW_BYTES`` [1073741824] (one STOW-RS request's body), ``..._AUDIT_LOG`` [stderr],
     ``CERVIXAI_LISTENER_ADDRESS`` [unset: no DICOM listener; ``/v1/studies``,
-    ``/v1/accessions`` and gRPC ``cervix.v1.Studies`` answer 503 / UNAVAILABLE] and
+    ``/v1/accessions``, ``/dicom-web/`` and gRPC ``cervix.v1.Studies`` answer 503 /
+    UNAVAILABLE] and
     ``CERVIXAI_GATEWAY_LISTENER_TIMEOUT_SECONDS`` [5] (one call to the listener), and
     ``CERVIXAI_GATEWAY_HTTP_TLS_CERT`` / ``..._HTTP_TLS_KEY`` (HTTPS on the HTTP listener; the
     files are re-read when they change),
@@ -83,6 +85,7 @@ class GatewayConfig:
     allowed_origins: tuple[str, ...] = ()   # browser origins besides the gateway's own
     trusted_proxies: tuple[str, ...] = ()   # peers whose X-Forwarded-For the audit believes
     max_upload_bytes: int = 50 * MB
+    max_stow_bytes: int = 1024 * MB   # one STOW-RS request's body (each instance: max_upload_bytes)
     audit_log: str | None = None
     backend_tls_ca: str | None = None
     backend_tls_cert: str | None = None   # mutual TLS: the gateway's client certificate
@@ -107,6 +110,9 @@ class GatewayConfig:
                              f"{self.max_ingestions}")
         if self.max_upload_bytes < 1:
             raise ValueError(f"max upload must be positive, got {self.max_upload_bytes}")
+        if self.max_stow_bytes < self.max_upload_bytes:
+            raise ValueError(f"the STOW-RS limit ({self.max_stow_bytes}) must be at least the "
+                             f"upload limit ({self.max_upload_bytes}), an instance's")
         if self.max_upload_bytes + MB > self.grpc.max_message_bytes:
             raise ValueError(f"the gRPC message limit ({self.grpc.max_message_bytes} bytes) must "
                              f"exceed the upload limit ({self.max_upload_bytes}) by 1 MB")
@@ -160,6 +166,7 @@ class GatewayConfig:
             allowed_origins=_words(env.get(f"{p}_ALLOWED_ORIGINS")),
             trusted_proxies=_words(env.get(f"{p}_TRUSTED_PROXIES")),
             max_upload_bytes=max_upload,
+            max_stow_bytes=int(number("MAX_STOW_BYTES", 1024 * MB)),
             audit_log=env.get(f"{p}_AUDIT_LOG") or None,
             backend_tls_ca=env.get("CERVIXAI_BACKEND_TLS_CA") or None,
             backend_tls_cert=env.get("CERVIXAI_BACKEND_TLS_CERT") or None,

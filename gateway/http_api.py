@@ -54,6 +54,7 @@ from gateway.request import (
     subject_from,
 )
 from gateway.service import Gateway
+from gateway.stow import add_stow_routes
 from gateway.studies_http import add_study_routes
 from gateway.studies_http import schemas as study_schemas
 
@@ -265,6 +266,7 @@ def create_app(gateway: Gateway, authenticator: Authenticator | None = None) -> 
         return FileResponse(STATIC / "index.html")
 
     add_study_routes(app, gateway)
+    add_stow_routes(app, gateway)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs/assets", StaticFiles(directory=SWAGGER_UI), name="docs-assets")
 

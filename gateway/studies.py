@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from cervix.v1 import studies_pb2
 from cervixai.errors import FieldViolation, InvalidInput
@@ -79,6 +80,19 @@ class Studies:
         self._audit.record_clinical(request_id=request_id, api=api, client=client, key=key,
                                     stage="invalid", status="error", code="INTERNAL",
                                     duration_seconds=0.0, study=None)
+
+    def store_instance(self, dicom: bytes, study_uid: str | None, *,
+                       deadline_seconds: float | None) -> studies_pb2.StoreInstanceResult:
+        """Studies.StoreInstance on the listener: one PS3.10 instance, for STOW-RS. A refusal
+        of the instance is the result's (``stored`` false); the errors are
+        :meth:`put_clinical`'s. Audited by the caller, once per request."""
+        return self._backends.store_instance(
+            studies_pb2.StoreInstanceRequest(dicom=dicom, study_instance_uid=study_uid or ""),
+            self._budget(deadline_seconds))
+
+    def record_stow(self, **entry: Any) -> None:
+        """The audit line of one STOW-RS request (AuditLog.record_stow's fields)."""
+        self._audit.record_stow(**entry)
 
     def get_study(self, key: StudyKey | FieldViolation, *,
                   deadline_seconds: float | None) -> studies_pb2.StudyStatus:

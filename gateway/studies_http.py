@@ -173,7 +173,7 @@ def add_study_routes(app: FastAPI, gateway: Gateway) -> None:
         except Exception as e:
             if not audited:  # a bug before the request was parsed: audited as INTERNAL
                 gateway.studies.record_internal(request_id, api="http", client=client, key=kind)
-            return _error(e, request_id)
+            return error_reply(e, request_id)
 
     async def get_study(request: Request, kind: str) -> JSONResponse:
         request_id = new_request_id()   # not audited: it names the log line of a failure
@@ -185,7 +185,7 @@ def add_study_routes(app: FastAPI, gateway: Gateway) -> None:
                                             deadline_seconds=None)
             return JSONResponse(study_json(study))
         except Exception as e:
-            return _error(e, request_id)
+            return error_reply(e, request_id)
 
     @app.put("/v1/studies/{study_instance_uid:study_key}/clinical",
              operation_id="put_study_clinical",
@@ -283,8 +283,9 @@ def _body_document(content_type: str | None, body: bytes | None
                                what='a JSON object {"stage": ..., "clinical": {...}}')
 
 
-def _error(e: Exception, request_id: str) -> JSONResponse:
-    """The HTTP answer to a failed study call (the listener's own answers passed on)."""
+def error_reply(e: Exception, request_id: str) -> JSONResponse:
+    """The HTTP answer to a failed study call, STOW-RS's included (the listener's own answers
+    passed on)."""
     if isinstance(e, InvalidInput):
         return invalid(e, request_id)
     if isinstance(e, BackendStatus):

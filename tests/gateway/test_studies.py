@@ -257,6 +257,8 @@ def test_the_keys_repr_never_shows_the_value() -> None:
     ("GET", f"/v1/studies/{UID}", "cervixai.read"),
     ("GET", "/v1/accessions/A1", "cervixai.read"),
     ("GET", "/v1/studies/{study_instance_uid}", "cervixai.read"),
+    ("POST", "/dicom-web/studies", "cervixai.assess"),
+    ("POST", f"/dicom-web/studies/{UID}", "cervixai.assess"),
 ])
 def test_the_study_routes_scopes(method: str, path: str, scope: str) -> None:
     assert http_scope(method, path) == scope
@@ -265,6 +267,7 @@ def test_the_study_routes_scopes(method: str, path: str, scope: str) -> None:
 def test_the_studies_grpc_scopes() -> None:
     assert grpc_scope("/cervix.v1.Studies/PutClinical") == "cervixai.assess"
     assert grpc_scope("/cervix.v1.Studies/GetStudy") == "cervixai.read"
+    assert grpc_scope("/cervix.v1.Studies/StoreInstance") == "cervixai.assess"
 
 
 # ------------------------------------------------------------------------- HTTP, served gateway
@@ -560,7 +563,10 @@ def test_without_a_listener_the_study_routes_say_so(tmp_path: Path) -> None:
     try:
         for reply in (served.http.get(f"/v1/studies/{UID}"),
                       _put(served.http, f"/v1/studies/{UID}/clinical",
-                           {"stage": "preoperative", "clinical": PREOPERATIVE})):
+                           {"stage": "preoperative", "clinical": PREOPERATIVE}),
+                      served.http.post("/dicom-web/studies", content=b"--b--\r\n", headers={
+                          "Content-Type": 'multipart/related; type="application/dicom"; '
+                                          'boundary=b'})):
             assert reply.status_code == 503
             error = reply.json()["error"]
             assert error["code"] == "NOT_CONFIGURED" and error["backend"] == "listener"
