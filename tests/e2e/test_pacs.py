@@ -4,7 +4,8 @@ a gateway that forwards the HIS's clinical records to it, all real processes on 
 The life of a study: its instances arrive by C-STORE (pushed by Orthanc, or by storescu in a
 compressed transfer syntax), its clinical record by ``PUT`` on the gateway (before or after the
 images, by StudyInstanceUID or AccessionNumber); after the quiet period the assessment runs and
-Orthanc then holds the SEG and SR in the source study. Also: a caller off the allow-list is
+Orthanc then holds the SEG and SR in the source study. The same when Orthanc sends the study by
+STOW-RS to the gateway's DICOMweb endpoint. Also: a caller off the allow-list is
 refused; a listener killed with SIGKILL loses no acknowledged instance; exports are retried while
 Orthanc is down and succeed when it is back; a permanent rejection is not retried.
 """
@@ -210,7 +211,7 @@ def site(system: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site
                    f"127.0.0.1:{listener_env['CERVIXAI_LISTENER_PORT']}"}
     gateway = ServiceProcess(GATEWAY.module, int(gateway_env["CERVIXAI_GATEWAY_PORT"]),
                              gateway_env, root / "gateway.log")
-    made = Site(orthanc, listener_env, None, "", patients(system.cohort, 7), root)  # type: ignore[arg-type]
+    made = Site(orthanc, listener_env, None, "", patients(system.cohort, 8), root)  # type: ignore[arg-type]
     try:
         made.start_listener()
         gateway.wait_serving(GATEWAY.service, timeout=60)
@@ -360,6 +361,25 @@ def test_results_by_stow_rs(site: Site) -> None:
         check_results(site, patient)
     finally:
         process.stop()
+
+
+def test_a_study_sent_by_stow_rs_comes_back_as_seg_and_sr(site: Site) -> None:
+    """Orthanc's DICOMweb client sends the study to the gateway's STOW-RS endpoint (the
+    gateway as one of its DICOMweb servers); the listener takes it as it takes a C-STORE."""
+    patient = site.patients[7]
+    assert storescu(site.orthanc.dicom_port, patient.files, aet="MODALITY",
+                    aec="ORTHANC").returncode == 0
+    registered = httpx.put(f"{site.orthanc.url}/dicom-web/servers/cervixai", timeout=10,
+                           json={"Url": f"{site.gateway_url}dicom-web/"})
+    assert registered.status_code == 200, registered.text
+    sent = httpx.post(f"{site.orthanc.url}/dicom-web/servers/cervixai/stow", timeout=120,
+                      json={"Resources": [site.orthanc.study_id(patient.study_uid)]})
+    assert sent.status_code == 200, sent.text
+    assert int(site.status(patient)["instances"]) == len(patient.files)
+    site.put_clinical(patient)
+    done = site.wait_state(patient, "done", "failed")
+    assert state_of(done) == "done" and export_states(done) == ["sent", "sent"], done
+    check_results(site, patient)
 
 
 def test_exports_wait_for_the_pacs_and_a_rejection_is_not_retried(site: Site) -> None:
