@@ -68,7 +68,8 @@ def test_services_exist_with_expected_methods() -> None:
         "cervix.v1.Classifier": {"Predict": (False, False)},
         "cervix.v1.Survival": {"Predict": (False, False)},
         "cervix.v1.Gateway": {"Assess": (False, False), "AssessStream": (True, False)},
-        "cervix.v1.Studies": {"PutClinical": (False, False), "GetStudy": (False, False)},
+        "cervix.v1.Studies": {"PutClinical": (False, False), "GetStudy": (False, False),
+                              "StoreInstance": (False, False)},
     }
 
 
