@@ -1,4 +1,5 @@
-"""Running cervixai servers as child processes: start, wait for grpc.health.v1 SERVING, stop.
+"""Running cervixai servers as child processes: start, wait for grpc.health.v1 SERVING (and, for
+the gateway, its HTTP port), stop.
 
 Used by ``cervixai up``, the benchmarks and the tests, so that all of them start the real
 servers the same way.
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 
@@ -24,6 +26,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_http(port: int, timeout: float = 30.0, process: ServiceProcess | None = None) -> str:
+    """Block until an HTTP server on ``127.0.0.1:port`` answers ``/healthz`` (any status counts);
+    its base URL, ``http://127.0.0.1:port/``. TimeoutError after ``timeout`` seconds;
+    RuntimeError when ``process`` exits first."""
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.process.poll() is not None:
+            raise RuntimeError(f"{process.module} exited with code "
+                               f"{process.process.returncode}:\n{process.tail()}")
+        try:
+            httpx.get(f"{url}healthz", timeout=2)
+            return url
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing answers HTTP on port {port} after {timeout:.0f} s" + (
+                f":\n{process.tail()}" if process is not None else ""))
+        time.sleep(0.2)
 
 
 class ServiceProcess:
@@ -41,7 +64,8 @@ class ServiceProcess:
                                         stdout=self._handle, stderr=subprocess.STDOUT
                                         if self._handle else None)
 
-    def _tail(self) -> str:
+    def tail(self) -> str:
+        """The end of the process's log."""
         return self.log.read_text(errors="replace")[-4000:] if self.log else "(see stderr)"
 
     def wait_serving(self, service: str = "", timeout: float = 120.0) -> None:
@@ -52,7 +76,7 @@ class ServiceProcess:
             while True:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"{self.module} exited with code "
-                                       f"{self.process.returncode}:\n{self._tail()}")
+                                       f"{self.process.returncode}:\n{self.tail()}")
                 try:
                     reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -61,8 +85,13 @@ class ServiceProcess:
                     pass
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{self.module} not SERVING after {timeout:.0f} s:\n"
-                                       f"{self._tail()}")
+                                       f"{self.tail()}")
                 time.sleep(0.2)
+
+    def wait_http(self, port: int, timeout: float = 30.0) -> str:
+        """:func:`wait_http` for this process's HTTP port (the gateway's); raises as
+        :meth:`wait_serving` does when the process exits first."""
+        return wait_http(port, timeout, self)
 
     def peak_rss_mb(self) -> float:
         """The process's peak resident memory so far (VmHWM, the kernel's own count; Linux)."""

@@ -20,16 +20,17 @@ import grpc
 from grpc_status import rpc_status
 
 from cervix.v1 import studies_pb2, studies_pb2_grpc
+from cervixai.errors import FieldViolation
 from gateway.audit import outcome_of
 from gateway.backends import BackendStatus
 from gateway.request import (
     INVALID_KEY,
     KEY_KIND_OF_FIELD,
-    StudyKey,
     new_request_id,
     parse_clinical_submission,
     stage_from_proto,
     study_key_from_proto,
+    study_key_from_uid,
 )
 from gateway.service import Gateway
 
@@ -96,9 +97,8 @@ class StudiesServicer(studies_pb2_grpc.StudiesServicer):
         if len(request.dicom) > limit:
             return f"dicom: the instance passes the limit of {limit} bytes"
         if request.study_instance_uid:
-            key = study_key_from_proto(
-                studies_pb2.StudyRef(study_instance_uid=request.study_instance_uid), "")
-            if not isinstance(key, StudyKey):
+            key = study_key_from_uid(request.study_instance_uid, "study_instance_uid")
+            if isinstance(key, FieldViolation):
                 return f"{key.field}: {key.description}"
         return None
 

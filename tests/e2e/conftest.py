@@ -9,12 +9,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from cervixai import shipped
@@ -94,13 +92,7 @@ def system(system_bundle: Path, e2e_cohort: Path,
     try:
         for c in COMPONENTS:
             processes[c.name].wait_serving(c.service, timeout=180)
-        http_url = f"http://127.0.0.1:{env['CERVIXAI_GATEWAY_HTTP_PORT']}/"
-        for _ in range(100):
-            try:
-                httpx.get(f"{http_url}healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        http_url = processes["gateway"].wait_http(int(env["CERVIXAI_GATEWAY_HTTP_PORT"]))
         _, rows = cf.read_csv(e2e_cohort / cf.CLINICAL_CSV)
         row = next(r for r in rows if r["split"] == "test" and r["tumor_size_cm"])
         from cervixai.clinical.schema import Stage

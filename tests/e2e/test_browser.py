@@ -323,12 +323,8 @@ def test_the_page_and_the_api_docs_work_with_authentication_on(browser, system,
     url = f"http://127.0.0.1:{http_port}/"
     try:
         gateway.wait_serving("", timeout=60)
-        for _ in range(50):
-            try:
-                assert httpx.get(f"{url}v1/schema", timeout=2).status_code == 401
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        gateway.wait_http(http_port)
+        assert httpx.get(f"{url}v1/schema", timeout=2).status_code == 401
         context = browser.new_context(viewport={"width": 1280, "height": 1100},
                                       extra_http_headers={"Authorization": f"Bearer {token}"})
         hosts, violations = set(), []

@@ -70,12 +70,7 @@ def test_faults_under_load_fail_fast_recover_and_are_all_counted(system: Any,
     classifier = system.processes["classifier"].process
     try:
         gateway.wait_serving(GATEWAY.service, timeout=60)
-        for _ in range(50):
-            try:
-                httpx.get(f"{url}healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        gateway.wait_http(int(env["CERVIXAI_GATEWAY_HTTP_PORT"]))
         before = _route_counts(url)
         with ThreadPoolExecutor(4) as pool:
             normal = list(pool.map(one, range(8)))

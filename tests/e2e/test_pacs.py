@@ -219,9 +219,7 @@ def site(system: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site
     try:
         made.start_listener()
         gateway.wait_serving(GATEWAY.service, timeout=60)
-        made.gateway_url = f"http://127.0.0.1:{gateway_env['CERVIXAI_GATEWAY_HTTP_PORT']}/"
-        wait_for(lambda: httpx.get(f"{made.gateway_url}healthz", timeout=2).status_code == 200,
-                 30, "the gateway's HTTP API")
+        made.gateway_url = gateway.wait_http(int(gateway_env["CERVIXAI_GATEWAY_HTTP_PORT"]))
         yield made
     finally:
         gateway.stop()

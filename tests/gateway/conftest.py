@@ -24,6 +24,7 @@ from cervix.v1 import (
 from cervixai.dicom.writer import PatientIdentity, series_datasets
 from cervixai.errors import InvalidInput
 from cervixai.masks import encode_mask
+from cervixai.processes import wait_http
 from cervixai.service.status import invalid_argument_status
 
 IDENTITY = PatientIdentity(name="Doe^Jane", patient_id="MRN99887766", birth_date="19710203",
@@ -206,17 +207,8 @@ def fake_models() -> object:
 
 def http_client(env: dict[str, str], timeout: float) -> httpx.Client:
     """A client of the gateway ``env`` configures, once its HTTP port answers (30 s at most)."""
-    http = httpx.Client(base_url=f"http://127.0.0.1:{env['CERVIXAI_GATEWAY_HTTP_PORT']}",
+    return httpx.Client(base_url=wait_http(int(env["CERVIXAI_GATEWAY_HTTP_PORT"])),
                         timeout=timeout)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            http.get("/healthz")
-            return http
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def _strict(schema: object) -> object:

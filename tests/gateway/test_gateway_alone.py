@@ -121,15 +121,9 @@ def test_grpc_api_validates_and_fails_fast(gateway, preoperative, series_files,
 def test_upload_over_the_limit_is_refused(start_service, gateway_env, preoperative,
                                           series_files) -> None:
     env = {**gateway_env, "CERVIXAI_GATEWAY_MAX_UPLOAD_BYTES": "100000"}
-    start_service("gateway", prefix="CERVIXAI_GATEWAY", env=env)
-    http = httpx.Client(base_url=f"http://127.0.0.1:{env['CERVIXAI_GATEWAY_HTTP_PORT']}",
+    gateway = start_service("gateway", prefix="CERVIXAI_GATEWAY", env=env)
+    http = httpx.Client(base_url=gateway.wait_http(int(env["CERVIXAI_GATEWAY_HTTP_PORT"])),
                         timeout=30)
-    for _ in range(100):
-        try:
-            http.get("/healthz")
-            break
-        except httpx.TransportError:
-            time.sleep(0.2)
     reply = _post(http, "preoperative", preoperative, series_files)
     assert reply.status_code == 413
     assert "exceeds the limit of 0.1 MB" in reply.json()["error"]["message"]

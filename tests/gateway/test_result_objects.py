@@ -9,7 +9,6 @@ import base64
 import io
 import json
 import logging
-import time
 import traceback
 from pathlib import Path
 
@@ -53,17 +52,8 @@ def gateway(start_service, gateway_env, fake_models):
            "CERVIXAI_CLASSIFIER_ADDRESS": fake_models.address,
            "CERVIXAI_SURVIVAL_ADDRESS": fake_models.address}
     process = start_service("gateway", prefix="CERVIXAI_GATEWAY", env=env)
-    http = httpx.Client(base_url=f"http://127.0.0.1:{env['CERVIXAI_GATEWAY_HTTP_PORT']}",
+    http = httpx.Client(base_url=process.wait_http(int(env["CERVIXAI_GATEWAY_HTTP_PORT"])),
                         timeout=60)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            http.get("/healthz")
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
     yield process, http, Path(env["CERVIXAI_GATEWAY_AUDIT_LOG"])
     http.close()
 

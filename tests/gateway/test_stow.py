@@ -14,7 +14,6 @@ import copy
 import io
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,18 +92,8 @@ class Site:
                                       int(self.gateway_env["CERVIXAI_GATEWAY_PORT"]),
                                       self.gateway_env, self.logs / "gateway.log")
         self.gateway.wait_serving(GATEWAY.service, timeout=60)
-        self.http = httpx.Client(
-            base_url=f"http://127.0.0.1:{self.gateway_env['CERVIXAI_GATEWAY_HTTP_PORT']}",
-            timeout=60)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.http.get("/healthz")
-                return
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        self.http = httpx.Client(base_url=self.gateway.wait_http(
+            int(self.gateway_env["CERVIXAI_GATEWAY_HTTP_PORT"])), timeout=60)
 
     def stop(self) -> None:
         if self.gateway is not None:

@@ -132,17 +132,8 @@ class Served:
         self.process = ServiceProcess("gateway", int(self.env["CERVIXAI_GATEWAY_PORT"]),
                                       self.env, tmp / "gateway.log")
         self.process.wait_serving()
-        self.http = httpx.Client(
-            base_url=f"http://127.0.0.1:{self.env['CERVIXAI_GATEWAY_HTTP_PORT']}", timeout=30)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.http.get("/healthz")
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        self.http = httpx.Client(base_url=self.process.wait_http(
+            int(self.env["CERVIXAI_GATEWAY_HTTP_PORT"])), timeout=30)
         self.channel = grpc.insecure_channel(self.process.address)
         self.studies = studies_pb2_grpc.StudiesStub(self.channel)
 

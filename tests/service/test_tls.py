@@ -108,13 +108,7 @@ def test_the_gateway_presents_its_client_certificate(tmp_path: Path, pki: dict[s
                                      tmp_path / f"gateway-{name}.log")
             gateways.append(gateway)
             gateway.wait_serving("", timeout=60)
-            for _ in range(50):
-                try:
-                    reply = httpx.get(f"http://127.0.0.1:{http_port}/v1/studies/1.2.3",
-                                      timeout=10)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+            reply = httpx.get(f"{gateway.wait_http(http_port)}v1/studies/1.2.3", timeout=10)
             answers[name] = (reply.status_code, reply.json()["error"]["code"])
         # through mutual TLS the listener answers (it knows no such study); without the
         # client certificate the handshake fails and the listener is unavailable
